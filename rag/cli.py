@@ -1,0 +1,144 @@
+"""The `rag` command: a thin shell over the library.
+
+Heavy libraries (torch, FAISS, spaCy) are imported inside the commands, so
+`rag --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _settings(args: argparse.Namespace, corpus: list[str] | None = None):
+    from dataclasses import replace
+
+    from rag.settings import ChunkSettings, Settings
+
+    settings = Settings().with_corpus(corpus)
+    if getattr(args, "index", None):
+        settings = replace(settings, index_dir=Path(args.index))
+    if getattr(args, "chunk_tokens", None) or getattr(args, "overlap_tokens", None):
+        default = ChunkSettings()
+        settings = replace(
+            settings,
+            chunking=ChunkSettings(
+                max_tokens=args.chunk_tokens or default.max_tokens,
+                overlap_tokens=args.overlap_tokens if args.overlap_tokens is not None else default.overlap_tokens,
+            ),
+        )
+    return settings
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.index import ingest
+
+    settings = _settings(args, args.paths)
+    _, report = ingest(settings, progress=False if args.quiet else None)
+    print(f"indexed {report.summary()} → {report.path}")
+    return 0
+
+
+def _retriever(args: argparse.Namespace):
+    from rag.embedding import default_embedder
+    from rag.index import open_index
+    from rag.retrieval import Retriever
+
+    settings = _settings(args)
+    embedder = default_embedder()
+    index = open_index(settings, embedder, rebuild=not args.no_rebuild)
+    return Retriever(index, embedder, mode=args.retriever, rrf_k=settings.rrf_k)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from rag.validation import clean_question
+
+    question = clean_question(args.question)
+    passages = _retriever(args).search(question, k=args.k)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
+        return 0
+    if not passages:
+        print("no passage matches the question")
+    for p in passages:
+        print(f"[{p.rank}] {p.doc_id} [{p.start}:{p.end}] score {p.score:.4f}")
+        print("    " + p.text.replace("\n", "\n    "))
+        print()
+    return 0
+
+
+def _add_index_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
+    parser.add_argument("--chunk-tokens", type=int, help="chunk size in tiktoken tokens (default 160)")
+    parser.add_argument("--overlap-tokens", type=int, help="overlap between chunks in tokens (default 40)")
+
+
+def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
+    _add_index_options(parser)
+    parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    parser.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="hybrid", help="default hybrid")
+    parser.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Grounded question answering over a news corpus: answers cite the passages they come from.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="build or update the index",
+        description="Build or update the index from articles (.txt, .md, .html, .jsonl). Only new or changed "
+        "articles are embedded; removed ones are dropped. Example: rag ingest seeds/",
+    )
+    ingest.add_argument("paths", nargs="*", help="folders or files (default: the index's corpus, else seeds/)")
+    _add_index_options(ingest)
+    ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(func=cmd_ingest)
+
+    search = commands.add_parser(
+        "search",
+        help="show the passages that best match a question",
+        description='Show numbered passages with document id, character span and score. Example: rag search "Who sold S-400s to Turkey?"',
+    )
+    search.add_argument("question")
+    _add_retrieval_options(search)
+    search.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `rag` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    for noisy in ("sentence_transformers", "transformers", "faiss", "bm25s", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.DEBUG)
+    try:
+        from rag.errors import RagError
+    except ImportError as exc:  # pragma: no cover - broken install
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

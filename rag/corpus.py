@@ -1,0 +1,290 @@
+"""Loading articles from disk into Documents with normalised text.
+
+Accepts folders or files of ``.txt``, ``.md``, ``.html``/``.htm`` and ``.jsonl``
+(one article a line: id, title, text, optional url and published). Hard-wrapped
+text is joined back into paragraphs; all offsets elsewhere refer to the
+normalised text produced here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from rag.errors import CorpusError
+from rag.records import Document
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_SENTENCE_END = re.compile(r"[.!?:;…][\"'”’)\]]*$")
+_MD_HEADING = re.compile(r"^#{1,6}\s+")
+
+
+def content_hash(text: str) -> str:
+    """A stable hash of a document's normalised text (used to skip re-embedding)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------
+# Normalisation of plain text
+
+
+def _clean_line(line: str) -> str:
+    return _SPACES.sub(" ", line).strip()
+
+
+def _blocks(lines: list[str]) -> list[list[str]]:
+    """Groups of consecutive non-blank lines."""
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for line in lines:
+        if line:
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _wrap_width(lines: list[str]) -> int | None:
+    """The column at which the text was hard-wrapped, or None when it was not.
+
+    A hard-wrapped text has many lines that end close to one common width;
+    free-flowing text has one paragraph a line with widely varying lengths.
+    """
+    lengths = [len(line) for line in lines if line]
+    if len(lengths) < 4:
+        return None
+    width = sorted(lengths)[int(0.9 * (len(lengths) - 1))]
+    if width > 200:
+        return None
+    near_width = sum(1 for n in lengths if n >= 0.7 * width)
+    return width if near_width >= 0.5 * len(lengths) else None
+
+
+def _join_wrapped(lines: list[str]) -> str:
+    """Joins the lines of one paragraph; a line ending in '-' joins without a space, keeping the hyphen."""
+    text = lines[0]
+    for line in lines[1:]:
+        text = text + line if text.endswith("-") else text + " " + line
+    return text
+
+
+def _is_headline(block: list[str]) -> bool:
+    words = " ".join(block).split()
+    if not 2 <= len(words) <= 30 or len(block) > 3:
+        return False
+    if _SENTENCE_END.search(block[-1]):
+        return False
+    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
+    return capitalised >= 0.6 * len(words)
+
+
+def _paragraphs(raw: str) -> tuple[str | None, list[str]]:
+    """Splits raw text into (headline or None, paragraphs), joining hard-wrapped lines."""
+    lines = [_clean_line(line) for line in raw.splitlines()]
+    blocks = _blocks(lines)
+    if not blocks:
+        return None, []
+    width = _wrap_width(lines)
+    headline = None
+    if _is_headline(blocks[0]) and (len(blocks[0]) > 1 or len(blocks) > 1):
+        headline = " ".join(blocks[0])
+        blocks = blocks[1:]
+    paragraphs: list[str] = []
+    for block in blocks:
+        if width is None:
+            paragraphs.extend(block)  # one paragraph a line
+            continue
+        current = [block[0]]
+        for line in block[1:]:
+            previous = current[-1]
+            next_word = line.split(" ", 1)[0]
+            # A wrapper breaks a line only when the next word would not fit; a short line
+            # ending a sentence is a paragraph end.
+            wrapped = len(previous) + 1 + len(next_word) > width * 0.85 or not _SENTENCE_END.search(previous)
+            if wrapped:
+                current.append(line)
+            else:
+                paragraphs.append(_join_wrapped(current))
+                current = [line]
+        paragraphs.append(_join_wrapped(current))
+    return headline, paragraphs
+
+
+def normalise_text(raw: str) -> tuple[str | None, str]:
+    """Returns (headline or None, normalised text) for a plain-text article.
+
+    Paragraphs are separated by a blank line; a recognised headline is kept as
+    the first paragraph so it can be cited like any other text.
+    """
+    headline, paragraphs = _paragraphs(raw)
+    parts = ([headline] if headline else []) + paragraphs
+    return headline, "\n\n".join(parts)
+
+
+def _fallback_title(text: str, doc_id: str) -> str:
+    first = text.split("\n", 1)[0].strip()
+    if not first:
+        return doc_id
+    words = first.split()
+    return " ".join(words[:12]) + (" …" if len(words) > 12 else "")
+
+
+# ---------------------------------------------------------------------------
+# Readers, one per format
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ValueError("looks binary (contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise ValueError("is empty")
+    return text
+
+
+def _document(doc_id: str, title: str | None, text: str, source: str, **meta: str | None) -> Document:
+    if not text.strip():
+        raise ValueError("has no text")
+    return Document(
+        id=doc_id,
+        title=title or _fallback_title(text, doc_id),
+        text=text,
+        source=source,
+        content_hash=content_hash(text + "\x00" + (title or "")),
+        **meta,
+    )
+
+
+def _read_text(path: Path) -> Iterator[Document]:
+    raw = _decode(path)
+    if path.suffix.lower() in {".md", ".markdown"}:
+        raw = "\n".join(_MD_HEADING.sub("", line) for line in raw.splitlines())
+    headline, text = normalise_text(raw)
+    yield _document(path.stem, headline, text, str(path))
+
+
+_BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "figcaption", "td", "th", "dd", "dt"]
+
+
+def _read_html(path: Path) -> Iterator[Document]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_decode(path), "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "nav", "footer", "aside", "form"]):
+        tag.decompose()
+    root = soup.find("article") or soup.body or soup
+    paragraphs = []
+    for element in root.find_all(_BLOCK_TAGS):
+        if element.find(_BLOCK_TAGS):
+            continue  # its inner blocks are visited on their own
+        text = _clean_line(element.get_text(""))
+        if text:
+            paragraphs.append(text)
+    if not paragraphs:  # a page without block markup: fall back to its visible text
+        paragraphs = [_clean_line(line) for line in root.get_text("\n").splitlines() if line.strip()]
+    heading = soup.find("h1")
+    title = _clean_line(heading.get_text("")) if heading else None
+    if not title and soup.title and soup.title.string:
+        title = _clean_line(soup.title.string)
+    yield _document(path.stem, title, "\n\n".join(paragraphs), str(path))
+
+
+def _read_jsonl(path: Path) -> Iterator[Document]:
+    for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            doc_id, text = str(record["id"]), record["text"]
+            if not isinstance(text, str):
+                raise TypeError("'text' is not a string")
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            log.warning("skipped %s line %d: not an article record (%s)", path, number, exc)
+            continue
+        title = record.get("title")
+        _, normalised = normalise_text(text)
+        try:
+            yield _document(
+                doc_id,
+                _clean_line(title) if isinstance(title, str) and title.strip() else None,
+                normalised,
+                f"{path}:{number}",
+                url=record.get("url"),
+                published=record.get("published") or record.get("date"),
+            )
+        except ValueError as exc:
+            log.warning("skipped %s line %d: the article %s", path, number, exc)
+
+
+def _reader(path: Path):
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        return _read_html
+    if suffix in JSONL_SUFFIXES:
+        return _read_jsonl
+    return _read_text
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """The article files under the given paths, in a stable order."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in SUFFIXES and not child.name.startswith("."):
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            raise CorpusError(f"corpus path {path} does not exist: give a folder or files of .txt, .md, .html or .jsonl")
+
+
+def load_document(path: str | Path) -> list[Document]:
+    """Reads one file into Documents; raises ValueError with the reason when it cannot be used."""
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"has an unsupported type '{path.suffix}' (use .txt, .md, .html or .jsonl)")
+    return list(_reader(path)(path))
+
+
+def load_corpus(paths: Iterable[str | Path]) -> list[Document]:
+    """Reads every article under ``paths``; unusable files are skipped with a warning naming them."""
+    documents: dict[str, Document] = {}
+    for path in iter_files(paths):
+        try:
+            loaded = load_document(path)
+        except (ValueError, OSError) as exc:
+            log.warning("skipped %s: the file %s", path, exc)
+            continue
+        for doc in loaded:
+            if doc.id in documents:
+                log.warning("skipped %s: document id '%s' is already used by %s", doc.source, doc.id, documents[doc.id].source)
+                continue
+            documents[doc.id] = doc
+    return list(documents.values())
+
+
+def corpus_fingerprint(documents: Iterable[Document]) -> str:
+    """One hash over all document ids and contents: equal fingerprints mean an equal corpus."""
+    digest = hashlib.sha256()
+    for doc in sorted(documents, key=lambda d: d.id):
+        digest.update(f"{doc.id}\x00{doc.content_hash}\n".encode())
+    return digest.hexdigest()[:16]
+

