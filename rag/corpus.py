@@ -71,7 +71,11 @@ def _wrap_width(lines: list[str]) -> int | None:
     if width > 200:
         return None
     near_width = sum(1 for n in lengths if n >= 0.7 * width)
-    return width if near_width >= 0.5 * len(lengths) else None
+    # A wrapper breaks lines mid-sentence; one-paragraph-a-line text ends lines at sentence ends.
+    mid_sentence = sum(1 for line in lines if line and not _SENTENCE_END.search(line))
+    if width < 40 or near_width < 0.5 * len(lengths) or mid_sentence < 0.4 * len(lengths):
+        return None
+    return width
 
 
 def _join_wrapped(lines: list[str]) -> str:
