@@ -70,6 +70,35 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.eval_report import format_comparison, format_summary
+
+    if args.compare:
+        from rag.eval_run import compare_runs
+
+        print(format_comparison(compare_runs(Path(args.compare[0]), Path(args.compare[1]))))
+        return 0
+    if not args.gold:
+        from rag.errors import RagError
+
+        raise RagError("give a gold file with --gold FILE, or two run folders with --compare OLD NEW")
+    from rag.answerers import answerer_for
+    from rag.citations import CitationChecker
+    from rag.eval_run import run_evaluation, run_manifest, write_run
+    from rag.evaluation import load_gold
+
+    questions = load_gold(args.gold, args.split)  # validated whole before anything runs
+    retriever = _retriever(args)
+    answerer = answerer_for(args.answerer, retriever)
+    checker = CitationChecker(retriever.index, retriever.embedder)
+    results, metrics = run_evaluation(questions, retriever, answerer, checker, k=args.k, progress=not args.quiet)
+    manifest = run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split)
+    out = write_run(Path(args.out), results, metrics, manifest)
+    print(format_summary(metrics))
+    print(f"\nwrote {out}/results.jsonl, metrics.json, report.md")
+    return 0
+
+
 def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
     parser.add_argument("--chunk-tokens", type=int, help="chunk size in tiktoken tokens (default 160)")
@@ -111,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("question")
     _add_retrieval_options(search)
     search.set_defaults(func=cmd_search)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="score the system on a gold question set, or compare two runs",
+        description="Run every gold question and write results.jsonl, metrics.json and report.md (with plots) "
+        "into --out. Examples: rag eval --gold eval/seeds_gold.jsonl --out runs/base ; "
+        "rag eval --compare runs/base runs/new",
+    )
+    evaluate.add_argument("--gold", help="gold questions (JSONL, see README)")
+    evaluate.add_argument("--out", default="runs/latest", help="run folder to write (default runs/latest)")
+    evaluate.add_argument("--split", choices=["dev", "test", "all"], default="all", help="which gold questions (default all)")
+    evaluate.add_argument("--answerer", default="extractive", help="answerer (default extractive)")
+    evaluate.add_argument("--compare", nargs=2, metavar=("OLD_DIR", "NEW_DIR"), help="compare two run folders")
+    evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_retrieval_options(evaluate)
+    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -1,0 +1,239 @@
+"""Running a gold set through the whole system and writing a run folder; comparing two runs.
+
+A run folder holds results.jsonl (one line per question), metrics.json, report.md
+and the plots. It is written to a temporary folder and moved into place whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+from rag.evaluation import (
+    CORRECT_F1,
+    Aggregate,
+    GoldQuestion,
+    answer_in_text,
+    clean_floats,
+    evidence_ranks,
+    exact_match,
+    file_sha256,
+    flatten,
+    locate_gold_quote,
+    recall_at,
+    reciprocal_rank,
+    status_of,
+    token_f1,
+)
+
+if TYPE_CHECKING:
+    from rag.answering import Answerer
+    from rag.citations import CitationChecker
+    from rag.retrieval import Retriever
+
+RETRIEVAL_DEPTH = 10  # passages retrieved for recall@10, whatever k the answerer gets
+
+
+@dataclass
+class QuestionResult:
+    """One question's line of results.jsonl, plus the gold it was scored against (for the report)."""
+
+    row: dict[str, Any]
+    gold: GoldQuestion
+    extra: dict[str, Any]
+
+
+def _git_commit() -> str | None:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def evaluate_question(
+    gold: GoldQuestion, retriever: Retriever, answerer: Answerer, checker: CitationChecker, k: int
+) -> QuestionResult:
+    """Answers one gold question and scores retrieval, answer, abstention and citations."""
+    from rag.answering import ask
+    from rag.validation import clean_question
+
+    index = retriever.index
+    started = time.perf_counter()
+    answer = ask(gold.question, retriever, answerer, k=k)
+    latency_ms = (time.perf_counter() - started) * 1000
+
+    passages = [p.to_dict() for p in retriever.search(clean_question(gold.question), k=max(k, RETRIEVAL_DEPTH))]
+    spans = []
+    for evidence in gold.evidence:
+        doc = index.documents.get(evidence.doc_id)
+        located = locate_gold_quote(doc.text, evidence.quote) if doc else None
+        spans.append((evidence.doc_id, *located) if located else None)
+    ranks = evidence_ranks(spans, passages)
+
+    citations = answer.citations
+    cited_text = " ".join(c.text for c in citations)
+    prediction = answer.short_answer or answer.text
+    scores: dict[str, Any] = {
+        "answerable": gold.answerable,
+        "abstained": answer.abstained,
+        "confidence": answer.score,
+        "threshold": answer.extra.get("threshold"),
+    }
+    if gold.answerable:
+        scores["exact_match"] = 0.0 if answer.abstained else exact_match(prediction, gold.answers)
+        scores["token_f1"] = 0.0 if answer.abstained else token_f1(prediction, gold.answers)
+        scores["answer_in_citation"] = 0.0 if answer.abstained else answer_in_text(gold.answers, cited_text)
+        scores["correct"] = not answer.abstained and (
+            scores["token_f1"] >= CORRECT_F1 or (not answer.short_answer and scores["answer_in_citation"] == 1.0)
+        )
+        if spans:
+            for depth in (1, 3, 5, 10):
+                scores[f"recall@{depth}"] = recall_at(ranks, depth)
+            scores["rr"] = reciprocal_rank(ranks)
+            scores["evidence_ranks"] = ranks
+            scores["evidence_not_found"] = sum(1 for s in spans if s is None)
+    verdicts: list[str] = []
+    if not answer.abstained and citations:
+        valid = [index.documents.get(c.doc_id) is not None and index.documents[c.doc_id].text[c.start : c.end] == c.text for c in citations]
+        scores["citation_validity"] = sum(valid) / len(valid)
+        report = checker.check_record(answer.to_dict(), propose=False)
+        verdicts = [v.verdict for v in report.verdicts]
+        scores["support_rate"] = sum(1 for v in verdicts if v == "supported") / len(verdicts) if verdicts else 0.0
+        scores["alce_recall"] = report.citation_recall
+        scores["alce_precision"] = report.citation_precision
+        scores["verdicts"] = verdicts
+    elif not answer.abstained:
+        scores["citation_validity"] = 0.0
+        scores["support_rate"] = 0.0
+    scores["status"] = status_of(scores, gold.answerable, answer.abstained)
+    row = {
+        "id": gold.id,
+        "question": gold.question,
+        "answer": answer.text if not answer.abstained else answer.extra.get("message", "The corpus does not answer this question."),
+        "short_answer": answer.short_answer,
+        "abstained": answer.abstained,
+        "citations": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in citations],
+        "passages": [
+            {"doc_id": p.doc_id, "start": p.start, "end": p.end, "score": p.score, "rank": p.rank, "text": p.text}
+            for p in answer.passages
+        ],
+        "latency_ms": round(latency_ms, 2),
+        "scores": clean_floats(scores),
+    }
+    return QuestionResult(row, gold, {"verdicts": verdicts, "rejected": answer.extra.get("rejected")})
+
+
+def run_evaluation(
+    questions: list[GoldQuestion],
+    retriever: Retriever,
+    answerer: Answerer,
+    checker: CitationChecker,
+    k: int = 5,
+    progress: bool = True,
+) -> tuple[list[QuestionResult], dict[str, Any]]:
+    """Every question through the system; returns per-question results and the metrics."""
+    from tqdm import tqdm
+
+    results, aggregate = [], Aggregate()
+    for gold in tqdm(questions, desc="questions", unit="q", disable=not progress, leave=False):
+        result = evaluate_question(gold, retriever, answerer, checker, k)
+        scores = {**result.row["scores"], "latency_ms": result.row["latency_ms"], "abstained": result.row["abstained"]}
+        aggregate.add(scores)
+        results.append(result)
+    return results, aggregate.metrics()
+
+
+def write_run(
+    out_dir: Path, results: list[QuestionResult], metrics: dict[str, Any], manifest: dict[str, Any]
+) -> Path:
+    """Writes results.jsonl, metrics.json, report.md and plots into out_dir, replacing it whole."""
+    from rag.eval_report import write_report
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        with open(staging / "results.jsonl", "w", encoding="utf-8") as out:
+            for result in results:
+                out.write(json.dumps(result.row, ensure_ascii=False) + "\n")
+        (staging / "metrics.json").write_text(json.dumps(clean_floats({**metrics, "run": manifest}), indent=2, ensure_ascii=False))
+        write_report(staging, results, metrics, manifest)
+        if out_dir.exists():
+            retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.rename(out_dir, retired)
+            os.rename(staging, out_dir)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def run_manifest(gold_path: Path, retriever: Retriever, answerer_name: str, k: int, split: str | None) -> dict[str, Any]:
+    """What a run was: code, index, settings, gold file, date."""
+    manifest = retriever.index.manifest
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": _git_commit(),
+        "gold": {"path": str(gold_path), "sha256": file_sha256(gold_path), "split": split or "all"},
+        "settings": {"k": k, "retriever": retriever.mode, "rrf_k": retriever.rrf_k, "answerer": answerer_name},
+        "index": {key: manifest.get(key) for key in ("embedder", "tokenizer", "chunking", "corpus", "chunks", "faiss", "versions", "created")},
+    }
+
+
+# ---------------------------------------------------------------------------
+# Comparing runs
+
+
+def _read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        rows = {}
+        for line in (run_dir / "results.jsonl").read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows[row["id"]] = row
+    except (OSError, ValueError, KeyError) as exc:
+        raise RagError(f"{run_dir} is not a run folder of `rag eval` ({exc}): give two folders written by `rag eval --out`") from None
+    return metrics, rows
+
+
+def compare_runs(old_dir: Path, new_dir: Path) -> dict[str, Any]:
+    """Per-metric deltas and the questions whose verdict changed between two runs."""
+    old_metrics, old_rows = _read_run(Path(old_dir))
+    new_metrics, new_rows = _read_run(Path(new_dir))
+    old_flat = flatten({k: v for k, v in old_metrics.items() if k not in ("run", "intervals_95")})
+    new_flat = flatten({k: v for k, v in new_metrics.items() if k not in ("run", "intervals_95")})
+    deltas = {
+        name: {"old": old_flat.get(name), "new": new_flat.get(name),
+               "delta": (new_flat[name] - old_flat[name]) if name in old_flat and name in new_flat else None}
+        for name in sorted(set(old_flat) | set(new_flat))
+    }
+    fixed, broken, changed = [], [], []
+    for qid in sorted(set(old_rows) & set(new_rows)):
+        before = old_rows[qid]["scores"].get("status")
+        after = new_rows[qid]["scores"].get("status")
+        if before == after:
+            continue
+        entry = {"id": qid, "question": new_rows[qid]["question"], "old": before, "new": after,
+                 "old_answer": old_rows[qid]["answer"], "new_answer": new_rows[qid]["answer"]}
+        (fixed if after == "correct" else broken if before == "correct" else changed).append(entry)
+    return {
+        "old": str(old_dir), "new": str(new_dir),
+        "old_run": old_metrics.get("run", {}), "new_run": new_metrics.get("run", {}),
+        "metrics": deltas, "fixed": fixed, "broken": broken, "changed": changed,
+        "only_old": sorted(set(old_rows) - set(new_rows)), "only_new": sorted(set(new_rows) - set(old_rows)),
+    }
