@@ -95,8 +95,18 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    @cached_property
+    def query_encoder(self):
+        """The onnxruntime fast path for single questions, or None when only torch is usable."""
+        from rag import query_encoder
+
+        return query_encoder.load(self)
+
     def encode_query(self, text: str) -> np.ndarray:
-        """One unit vector for a question."""
+        """One unit vector for a question (the same vector ``encode([text])`` gives, to float32 rounding)."""
+        fast = self.query_encoder
+        if fast is not None:
+            return fast.encode(text)
         return self.encode([text], progress=False)[0]
 
     def describe(self) -> dict[str, object]:
