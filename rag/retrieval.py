@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
 MIN_NEW_TEXT = 0.3  # a trimmed passage must keep at least this share of its chunk
+SEARCH_THREADS = 1  # FAISS threads for one query (see _search_one)
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> list[tuple[int, float]]:
@@ -50,7 +51,7 @@ class Retriever:
         n = min(n, len(self.index))
         if n == 0:
             return []
-        scores, ids = self.index.faiss.search(query_vector.reshape(1, -1).astype(np.float32), n)
+        scores, ids = _search_one(self.index.faiss, query_vector.reshape(1, -1).astype(np.float32), n)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def lexical(self, question: str, n: int) -> list[tuple[int, float]]:
@@ -97,6 +98,23 @@ class Retriever:
             if len(passages) == k:
                 break
         return passages
+
+
+def _search_one(faiss_index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS search for one query on a single thread.
+
+    Why: one query gains little from a second thread, and on a shared two-core
+    machine OpenMP's waiting threads make it many times slower (bench/README.md:
+    10k exact 2 ms on one thread against 16 ms on two). Builds keep all threads.
+    """
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(SEARCH_THREADS)
+    try:
+        return faiss_index.search(query, n)
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def _unshown_part(start: int, end: int, shown: list[tuple[int, int]]) -> tuple[int, int] | None:
