@@ -33,7 +33,7 @@ TYPE_LABELS: dict[str, tuple[str, ...]] = {
     "whose": ("PERSON", "ORG", "GPE", "NORP"),
     "when": ("DATE", "TIME"),
     "where": ("GPE", "LOC", "FAC", "ORG"),
-    "how much": ("MONEY", "QUANTITY", "PERCENT", "CARDINAL"),
+    "how much": ("MONEY", "QUANTITY"),
     "how many": ("CARDINAL", "QUANTITY"),
     "how long": ("DATE", "TIME", "QUANTITY"),
     "how old": ("DATE", "CARDINAL"),
@@ -60,7 +60,7 @@ NOUN_LABELS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(["year", "date", "day", "month", "time", "decade", "century", "period", "week"], ("DATE", "TIME")),
     **dict.fromkeys(["percentage", "percent", "share", "proportion", "rate", "fraction"], ("PERCENT",)),
     **dict.fromkeys(["value", "price", "cost", "amount", "sum", "worth", "fee", "budget", "fine", "revenue"], ("MONEY",)),
-    **dict.fromkeys(["number", "count", "total"], ("CARDINAL", "QUANTITY")),
+    **dict.fromkeys(["number", "count", "total", "population"], ("CARDINAL", "QUANTITY")),
     **dict.fromkeys(["nationality", "religion", "ethnicity"], ("NORP",)),
     **dict.fromkeys(["jet", "aircraft", "plane", "missile", "weapon", "system", "product", "model", "fighter",
                      "vehicle", "tank", "ship", "drone", "device", "phone", "car"], ("PRODUCT", "ORG")),
@@ -349,6 +349,8 @@ class QuestionInfo:
     defined: str | None = None  # "kofman" in "Who is Michael Kofman?": answered by a description of the name
     plural: bool = False  # "Which countries …": the short answer may be a list
     year: bool = False  # "In what year …": the answer must hold a year
+    acronyms: frozenset[str] = frozenset()  # "us" for "United States": names the question already gives
+    clauses: tuple[str, ...] = ()  # the parts of a question that asks two things ("Which law …, and was …?")
 
 
 def _wh_token(doc):
@@ -470,4 +472,19 @@ def analyse_question(question: str) -> QuestionInfo:
         defined=defined,
         plural=plural,
         year=type_noun in ("year", "decade", "century"),
+        acronyms=frozenset(acronym(e.text.split()) for e in doc.ents if len(e.text.split()) > 1) - {""},
+        clauses=_clauses(doc, root),
     )
+
+
+def _clauses(doc, root) -> tuple[str, ...]:
+    """The main clause and each coordinated clause of a question as separate texts; () when it has one clause."""
+    parts = [c for c in root.children if c.dep_ == "conj" and c.pos_ in ("VERB", "AUX")]
+    if not parts:
+        return ()
+    spans = [(min(t.i for t in c.subtree), max(t.i for t in c.subtree) + 1) for c in parts]
+    inside = {i for start, end in spans for i in range(start, end)}
+    main = [t for t in doc if t.i not in inside and not (t.dep_ == "cc" and t.head.i == root.i)]
+    texts = ["".join(t.text_with_ws for t in main).strip(" ,;?") + "?"]
+    texts += [doc[start:end].text.strip(" ,;?") + "?" for start, end in spans]
+    return tuple(t for t in texts if len(t) > 3)

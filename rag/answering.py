@@ -132,11 +132,11 @@ def _short_answer(q: QuestionInfo, sentence: SentenceInfo, matched: frozenset[st
         # An entity the question already names is not its answer ("Who is the president of Turkey?" ≠ Turkey).
         if words and all(any(words_match(w, a) for a in asked) for w in words):
             continue
+        if words and fold(m.text.replace(" ", "")) in q.acronyms:  # "U.S." when the question says "United States"
+            continue
         # "How many refugees": a number that counts something else ("the two countries") does not answer.
-        if q.type_noun is None and q.kind == "how many" and m.governor not in ("", *[fold(w) for w in m.text.split()]):
-            counted = q.content
-            if m.governor not in counted and m.label == "CARDINAL":
-                continue
+        if q.kind == "how many" and m.label == "CARDINAL" and m.governor not in q.content:
+            continue
         options.append(m)
     if not options:
         return None
@@ -152,16 +152,17 @@ def _short_answer(q: QuestionInfo, sentence: SentenceInfo, matched: frozenset[st
 
 def _extend_list(first: Mention, sentence: SentenceInfo, q: QuestionInfo) -> Mention:
     """'Algeria' -> 'Algeria, Greece, … and Vietnam' when the question asks for several things."""
-    start, end = first.start, first.end
-    for m in sentence.mentions:
-        if m.start < end or m.label not in q.expected:
-            continue
-        glue = sentence.text[end - sentence.start : m.start - sentence.start]
-        if not _LIST_GLUE.match(glue + " "):
-            break
-        end = m.end
-    text = sentence.text[start - sentence.start : end - sentence.start]
-    return replace(first, text=text, end=end)
+    typed = [m for m in sentence.mentions if m.label in q.expected]
+    runs: list[list[Mention]] = []
+    for m in typed:
+        glue = sentence.text[runs[-1][-1].end - sentence.start : m.start - sentence.start] if runs else ""
+        if runs and _LIST_GLUE.match(glue + " "):
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    run = next((r for r in runs if first in r), [first])
+    start, end = run[0].start, run[-1].end
+    return replace(first, text=sentence.text[start - sentence.start : end - sentence.start], start=start, end=end)
 
 
 # ---------------------------------------------------------------------------
@@ -369,6 +370,29 @@ def apply_abstention(answer: Answer, threshold: float) -> Answer:
 # Top level
 
 
+def retrieve(question: str, retriever: Retriever, k: int) -> list[Passage]:
+    """The k passages for a question; a question that asks two things gets passages for each part.
+
+    "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?" needs
+    one article for the law and another for Turkey: the passages of the whole question and of each
+    clause are interleaved (overlapping spans dropped) and renumbered 1..k.
+    """
+    clauses = analyse_question(question).clauses
+    if not clauses:
+        return retriever.search(question, k=k)
+    lists = [retriever.search(text, k=k) for text in (question, *clauses)]
+    merged: list[Passage] = []
+    for position in range(k):
+        for ranked in lists:
+            if position >= len(ranked) or len(merged) == k:
+                continue
+            p = ranked[position]
+            if any(m.doc_id == p.doc_id and m.start < p.end and p.start < m.end for m in merged):
+                continue
+            merged.append(replace(p, rank=len(merged) + 1))
+    return merged
+
+
 @lru_cache(maxsize=4)
 def _default_answerer(embedder: Embedder) -> ExtractiveAnswerer:
     return ExtractiveAnswerer(embedder)
@@ -387,7 +411,7 @@ def ask(question: str, retriever: Retriever, answerer: Answerer | None = None, k
     """
     question = clean_question(question)
     answerer = answerer or default_answerer(retriever)
-    passages = retriever.search(question, k=k)
+    passages = retrieve(question, retriever, k)
     if threshold is None:
         threshold = load_threshold(answerer.name)
     if not passages:
