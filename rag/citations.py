@@ -113,6 +113,24 @@ class CheckReport:
         """True when every sentence is supported."""
         return bool(self.verdicts) and all(v.verdict == "supported" for v in self.verdicts)
 
+    def table(self) -> str:
+        """A per-sentence table for people: verdict, score, evidence span, reasons, proposals."""
+        lines = []
+        for number, v in enumerate(self.verdicts, start=1):
+            cited = "".join(f"[{c}]" for c in v.cited) or "-"
+            lines.append(f"{number:>2}. {v.verdict:<19} {v.score:5.2f}  {cited}  {v.sentence}")
+            if v.evidence is not None:
+                lines.append(f"      evidence {v.evidence.doc_id} [{v.evidence.start}:{v.evidence.end}]: {_clip(v.evidence.text)}")
+            for reason in v.reasons:
+                lines.append(f"      - {reason}")
+            if v.proposed is not None:
+                p = v.proposed
+                lines.append(f"      proposed {p.doc_id} [{p.start}:{p.end}]: {_clip(p.text)}")
+        lines.append("")
+        lines.append(f"citation recall {self.citation_recall:.2f}, citation precision {self.citation_precision:.2f}; "
+                     + ("every sentence is supported" if self.ok else "some sentences are not supported"))
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -120,6 +138,11 @@ class CheckReport:
             "citation_precision": round(self.citation_precision, 4),
             "sentences": [v.to_dict() for v in self.verdicts],
         }
+
+
+def _clip(text: str, n: int = 110) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 # ---------------------------------------------------------------------------
@@ -142,7 +165,7 @@ class Thresholds:
     bias: float
     supported: float
     partial: float
-    hard_cap: float  # score ceiling when a number, date or name is missing or a negation disagrees
+    hard_cap: float  # scale (and ceiling) of the score when a number, date or name is missing or a negation disagrees
 
     @classmethod
     def load(cls, path: Path | None = None) -> Thresholds:
@@ -336,8 +359,12 @@ class LexicalEmbeddingJudge:
                 return f"negation differs: the cited text negates '{root}', the claim does not"
         return None
 
-    def features(self, claim: str, parts: list[tuple[str, ...]]) -> Features:
-        """Measures the claim against each evidence window (a tuple of sentences) and all of them together."""
+    def features(self, claim: str, parts: list[tuple[str, ...]], context: str | None = None) -> Features:
+        """Measures the claim against each evidence window (a tuple of sentences) and all of them together.
+
+        ``context`` is the whole cited text when the windows are a pre-filtered part of it:
+        names and quantities are looked for there.
+        """
         facts = self.claim_facts(claim)
         evidence, matrix = self._composed(parts)
         similarity = matrix @ self.vectors([claim])[0]
@@ -352,11 +379,16 @@ class LexicalEmbeddingJudge:
         coverage_joint = float(joint.mean()) if joint is not None else 1.0
 
         reasons: list[str] = []
-        all_terms = NameIndex.of(" \n ".join(evidence_texts)) if len(evidence) > 1 else evidence[0].names
+        if context is not None:
+            all_terms, all_quantities = NameIndex.of(context), extract_quantities(context)
+        elif len(evidence) > 1:
+            all_terms = NameIndex.of(" \n ".join(evidence_texts))
+            all_quantities = [q for e in evidence for q in e.quantities]
+        else:
+            all_terms, all_quantities = evidence[0].names, list(evidence[0].quantities)
         missing_names = [n for n, label in facts.names if not name_found(n, label, all_terms)]
         for name in missing_names:
             reasons.append(f"name not in the cited text: {name}")
-        all_quantities = [q for e in evidence for q in e.quantities]
         quantity_check = check_quantities(list(facts.quantities), all_quantities)
         conflicting = {id(q) for q, _ in quantity_check.conflicts}
         for q, rival in quantity_check.conflicts:
@@ -387,17 +419,20 @@ class LexicalEmbeddingJudge:
         t = self.thresholds
         logit = t.bias + sum(t.weights.get(k, 0.0) * v for k, v in features.vector().items())
         score = 1.0 / (1.0 + math.exp(-logit))
-        return min(score, t.hard_cap) if features.hard else score
+        # A failed hard check scales the score below the cap (and so below "partial"), keeping its order.
+        return score * t.hard_cap if features.hard else score
 
     def judge(self, claim: str, evidence_texts: list[str]) -> tuple[float, int, tuple[str, ...]]:
         """(score in [0, 1], index of the best evidence text, reasons)."""
         return self.judge_parts(claim, [(t,) for t in evidence_texts])
 
-    def judge_parts(self, claim: str, parts: list[tuple[str, ...]]) -> tuple[float, int, tuple[str, ...]]:
+    def judge_parts(
+        self, claim: str, parts: list[tuple[str, ...]], context: str | None = None
+    ) -> tuple[float, int, tuple[str, ...]]:
         """Like ``judge``, for windows given as their sentences (each sentence is analysed once)."""
         if not parts:
             return 0.0, -1, ("no cited text",)
-        features = self.features(claim, parts)
+        features = self.features(claim, parts, context)
         return self.score(features), features.best, features.reasons
 
 
@@ -488,12 +523,14 @@ class CitationChecker:
 
     def _supports(self, claim: str, cited: Sequence[Evidence]) -> tuple[float, Evidence | None, tuple[str, ...]]:
         windows = [w for e in cited for w in self._window_parts(e)]
-        windows = [windows[i] for i in prefilter(claim, [w.text for w, _ in windows])]
+        kept = prefilter(claim, [w.text for w, _ in windows])
+        context = "\n\n".join(e.text for e in cited) if len(kept) < len(windows) else None
+        windows = [windows[i] for i in kept]
         if not windows:
             return 0.0, None, ("no cited text",)
         judge_parts = getattr(self.judge, "judge_parts", None)
         if judge_parts is not None:
-            score, best, reasons = judge_parts(claim, [parts for _, parts in windows])
+            score, best, reasons = judge_parts(claim, [parts for _, parts in windows], context)
         else:
             score, best, reasons = self.judge.judge(claim, [w.text for w, _ in windows])
         return score, windows[best][0] if 0 <= best < len(windows) else None, reasons

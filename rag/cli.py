@@ -99,6 +99,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from rag.check_input import parse_check_input, read_input
+    from rag.citations import CitationChecker
+    from rag.embedding import default_embedder
+    from rag.index import open_index
+    from rag.retrieval import Retriever
+
+    raw = read_input(args.file)
+    settings = _settings(args)
+    embedder = default_embedder()
+    index = open_index(settings, embedder, rebuild=not args.no_rebuild)
+    retriever = None if args.no_propose else Retriever(index, embedder, rrf_k=settings.rrf_k)
+    checker = CitationChecker(index, embedder, retriever=retriever)
+    report = checker.check_answer(parse_check_input(raw, index), propose=not args.no_propose)
+    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else report.table())
+    return 0 if report.ok else 1
+
+
 def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
     parser.add_argument("--chunk-tokens", type=int, help="chunk size in tiktoken tokens (default 160)")
@@ -156,6 +174,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_retrieval_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
+
+    check = commands.add_parser(
+        "check",
+        help="check that each sentence of an answer is supported by what it cites",
+        description="Check citations sentence by sentence. FILE (or - for stdin) is our answer JSON, text with [n] "
+        'markers and a numbered source list ([1] DOC_ID "quote"), or {"answer": str, "citations": [{"doc_id", '
+        '"quote"}]}. Exit code 0: every sentence supported; 1: some are not; 2: bad input. Example: rag check answer.md',
+    )
+    check.add_argument("file", metavar="FILE", help="the answer to check, or - for standard input")
+    _add_index_options(check)
+    check.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
+    check.add_argument("--no-propose", action="store_true", help="do not search the index for better citations")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(func=cmd_check)
     return parser
 
 
