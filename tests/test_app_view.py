@@ -1,0 +1,101 @@
+"""The app's HTML views: corpus and user text is escaped, highlights follow character offsets."""
+
+from __future__ import annotations
+
+import re
+from html import escape, unescape
+
+from rag.app_view import Span, answer_html, articles_html, emphasised, marked, report_html
+from rag.citations import CheckReport, Evidence, SentenceVerdict
+from rag.records import Answer, AnswerSentence, Citation, Document, Passage
+
+HOSTILE = (
+    "Officials met on Monday. <script>alert('owned')</script> The minister said "
+    '<img src=x onerror=alert(1)> nothing & left. "Quotes" stay.'
+)
+
+
+def _hostile_answer() -> tuple[Answer, dict[str, Document]]:
+    doc = Document(id="evil<1>", title="<b>Breaking</b> & <script>x()</script>", text=HOSTILE)
+    start = HOSTILE.index("The minister")
+    end = HOSTILE.index("left.") + len("left.")
+    passage = Passage(doc.id, 0, 0, len(HOSTILE), HOSTILE, 0.5, 1)
+    citation = Citation(doc.id, start, end, HOSTILE[start:end], 1)
+    answer = Answer("What did the minister say?", (AnswerSentence(HOSTILE[start:end], (citation,)),), (passage,),
+                    short_answer="<img src=x onerror=alert(1)>", score=0.9)
+    return answer, {doc.id: doc}
+
+
+def _tags(html: str) -> set[str]:
+    return {m.lower() for m in re.findall(r"<\s*([a-zA-Z][a-zA-Z0-9]*)", html)}
+
+
+def test_marked_escapes_each_piece_and_marks_the_span():
+    assert marked("a <b> c", [Span(2, 5)]) == "a <mark>&lt;b&gt;</mark> c"
+
+
+def test_marked_uses_document_offsets_and_clips():
+    text = "0123456789"
+    # The text starts at offset 100 of its document; the span runs past its end.
+    assert marked(text, [Span(104, 200, "s1")], offset=100) == '0123<mark id="s1">456789</mark>'
+    assert marked(text, [Span(0, 50)], offset=100) == text  # outside the text: nothing marked
+
+
+def test_marked_drops_overlapping_spans():
+    assert marked("abcdef", [Span(0, 3), Span(2, 5)]) == "<mark>abc</mark><mark>de</mark>f"
+
+
+def test_emphasised_escapes_the_phrase():
+    assert emphasised("paid <$5> billion", "<$5>") == "paid <strong>&lt;$5&gt;</strong> billion"
+    assert emphasised("no match", "elsewhere") == "no match"
+
+
+def test_article_with_script_and_img_renders_as_text():
+    answer, documents = _hostile_answer()
+    html = answer_html(answer, documents, seconds=0.1)
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "onerror=alert(1)&gt;" in html  # shown to the reader, as text
+    assert escape("<script>alert('owned')</script>") in html
+    # Only markup this module writes appears as tags.
+    assert _tags(html) <= {"div", "p", "a", "h3", "h4", "span", "mark", "strong", "details", "summary"}
+    titles = articles_html(documents, {"evil<1>": 1})
+    assert "<script" not in titles.lower() and "&lt;b&gt;Breaking&lt;/b&gt;" in titles
+
+
+def test_cited_sentence_is_marked_from_its_offsets():
+    answer, documents = _hostile_answer()
+    citation = answer.citations[0]
+    html = answer_html(answer, documents)
+    marks = re.findall(r"<mark[^>]*>(.*?)</mark>", html, flags=re.S)
+    # The passage card, the whole article and the retrieved passage all mark exactly the cited span.
+    assert marks and all(unescape(m) == documents[citation.doc_id].text[citation.start : citation.end] for m in marks)
+    assert 'id="rag-span-1"' in html and 'href="#rag-cite-1"' in html and 'id="rag-cite-1"' in html
+
+
+def test_abstention_is_a_distinct_state_with_the_closest_passages():
+    answer, documents = _hostile_answer()
+    abstained = Answer(answer.question, (), answer.passages, abstained=True,
+                       extra={"message": "The corpus does not answer this question."})
+    html = answer_html(abstained, documents)
+    assert 'class="rag-abstain"' in html and "The corpus does not answer this question." in html
+    assert "Closest passages" in html and "score 0.5000" in html
+    assert "rag-cite" not in html
+
+
+def test_check_report_is_coloured_and_escaped():
+    _, documents = _hostile_answer()
+    doc = next(iter(documents.values()))
+    start = HOSTILE.index("<img")
+    evidence = Evidence(doc.id, start, start + 28, HOSTILE[start : start + 28])
+    report = CheckReport(
+        (
+            SentenceVerdict("<b>bold</b> claim", "supported", 0.9, evidence, (), (1,)),
+            SentenceVerdict("Another <i>claim</i>", "unsupported", 0.1, None, ("the number <5> is missing",), (2,)),
+        ),
+        citation_recall=0.5,
+        citation_precision=0.5,
+    )
+    html = report_html(report, documents)
+    assert 'class="rag-verdict supported"' in html and 'class="rag-verdict unsupported"' in html
+    assert "<img" not in html and "<b>bold" not in html and "&lt;5&gt;" in html
+    assert f"<mark>{escape(evidence.text)}</mark>" in html
