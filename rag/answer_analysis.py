@@ -372,6 +372,15 @@ def _type_noun(doc, wh):
         # "What was the value of …": the subject names what is asked.
         subjects = [c for c in wh.head.children if c.dep_ in ("nsubj", "nsubjpass", "attr") and c.i != wh.i]
         noun = subjects[0] if subjects else None
+    if noun is None and wh.lower_ in ("which", "what") and wh.dep_ != "attr":
+        # A mis-parsed "Which US Secretary of State thanked …": the first type noun before the verb.
+        phrase = []
+        for t in doc[wh.i + 1 :]:
+            if t.pos_ in ("VERB", "AUX"):
+                break
+            phrase.append(t)
+        typed = [t for t in phrase if t.lemma_.lower() in NOUN_LABELS]
+        noun = typed[0] if typed else None
     if noun is not None and noun.lemma_.lower() == "name":  # "the name of the law": the noun after "of"
         of_objects = [g for c in noun.children if c.lower_ == "of" for g in c.children if g.dep_ == "pobj"]
         noun = of_objects[0] if of_objects else noun
@@ -394,7 +403,7 @@ def _kind_and_labels(doc, wh) -> tuple[str | None, tuple[str, ...]]:
         return "how", ()
     if word in ("which", "what", "whose"):
         noun = _type_noun(doc, wh)
-        if noun is not None and noun.pos_ != "PROPN":
+        if noun is not None and (noun.pos_ != "PROPN" or noun.lemma_.lower() in NOUN_LABELS):
             lemma = noun.lemma_.lower()
             if lemma in NOUN_LABELS:
                 return word, NOUN_LABELS[lemma]
@@ -444,7 +453,7 @@ def analyse_question(question: str) -> QuestionInfo:
     type_noun, roles, defined, plural = None, (), None, False
     if wh is not None and wh.lower_ in ("which", "what", "whose", "who"):
         noun = _type_noun(doc, wh)
-        if noun is not None and noun.pos_ != "PROPN":
+        if noun is not None and (noun.pos_ != "PROPN" or noun.lemma_.lower() in NOUN_LABELS):
             plural = noun.tag_ in ("NNS", "NNPS")
             labels = NOUN_LABELS.get(noun.lemma_.lower(), ())
             if labels == ("PERSON",):

@@ -89,13 +89,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     questions = load_gold(args.gold, args.split)  # validated whole before anything runs
     retriever = _retriever(args)
-    answerer = answerer_for(args.answerer, retriever)
+    answerer = answerer_for(args.answerer, retriever, _llm_config(args))
     checker = CitationChecker(retriever.index, retriever.embedder)
     results, metrics = run_evaluation(questions, retriever, answerer, checker, k=args.k, progress=not args.quiet)
     manifest = run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split)
     out = write_run(Path(args.out), results, metrics, manifest)
     print(format_summary(metrics))
     print(f"\nwrote {out}/results.jsonl, metrics.json, report.md")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.answering import ask
+
+    answer = ask(args.question, _retriever(args), k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    if answer.abstained:
+        print(answer.extra.get("message", "The corpus does not answer this question."))
+        if answer.passages:
+            print("\nClosest passages:")
+        for p in answer.passages:
+            print(f"[{p.rank}] {p.doc_id} [{p.start}:{p.end}]")
+            print("    " + p.text.replace("\n", "\n    "))
+        return 0
+    sources = {(c.doc_id, c.start, c.end): n for n, c in enumerate(answer.citations, start=1)}
+    print(" ".join(f"{s.text} " + "".join(f"[{sources[(c.doc_id, c.start, c.end)]}]" for c in s.citations)
+                   for s in answer.sentences))
+    if answer.short_answer:
+        print(f"\nShort answer: {answer.short_answer}")
+    print("\nSources:")
+    for c, n in sources.items():
+        citation = answer.citations[n - 1]
+        print(f"[{n}] {citation.doc_id} [{citation.start}:{citation.end}] “{citation.text}” (passage {citation.passage_rank})")
     return 0
 
 
@@ -115,6 +142,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = checker.check_answer(parse_check_input(raw, index), propose=not args.no_propose)
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else report.table())
     return 0 if report.ok else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rag.webapp import serve
+
+    serve(_settings(args, args.corpus), host=args.host, port=args.port, uploads=Path(args.uploads))
+    return 0
+
+
+def _llm_config(args: argparse.Namespace):
+    """The LLM endpoint from RAG_LLM_* variables and --llm-* options, when the LLM answerer is chosen."""
+    if getattr(args, "answerer", None) != "llm":
+        return None
+    from rag.llm import LLMConfig
+
+    return LLMConfig.from_env(
+        key_env=args.llm_api_key_env, base_url=args.llm_url, model=args.llm_model,
+        timeout=args.llm_timeout, retries=args.llm_retries,
+    )
+
+
+def _add_llm_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("LLM answerer (--answerer llm; any OpenAI-compatible server)")
+    group.add_argument("--llm-url", help="API root, e.g. http://127.0.0.1:11434/v1 (default: $RAG_LLM_BASE_URL, else Ollama's)")
+    group.add_argument("--llm-model", help="model name (default: $RAG_LLM_MODEL, else llama3.1)")
+    group.add_argument("--llm-api-key-env", metavar="VAR",
+                       help="environment variable holding the API key (default: RAG_LLM_API_KEY, else OPENAI_API_KEY)")
+    group.add_argument("--llm-timeout", type=float, help="seconds to wait for the server (default: $RAG_LLM_TIMEOUT, else 60)")
+    group.add_argument("--llm-retries", type=int, help="retries after connection errors, 429 and 5xx (default: $RAG_LLM_RETRIES, else 2)")
 
 
 def _add_index_options(parser: argparse.ArgumentParser) -> None:
@@ -159,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retrieval_options(search)
     search.set_defaults(func=cmd_search)
 
+    ask = commands.add_parser(
+        "ask",
+        help="answer a question with cited corpus sentences, or say that the corpus does not answer it",
+        description='Answer from the corpus: every sentence is quoted from an article and cited [n] with its '
+        'document and character span. Example: rag ask "Which law lets the US penalise buyers of Russian arms?"',
+    )
+    ask.add_argument("question")
+    _add_retrieval_options(ask)
+    ask.set_defaults(func=cmd_ask)
+
     evaluate = commands.add_parser(
         "eval",
         help="score the system on a gold question set, or compare two runs",
@@ -169,11 +235,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--gold", help="gold questions (JSONL, see README)")
     evaluate.add_argument("--out", default="runs/latest", help="run folder to write (default runs/latest)")
     evaluate.add_argument("--split", choices=["dev", "test", "all"], default="all", help="which gold questions (default all)")
-    evaluate.add_argument("--answerer", default="extractive", help="answerer (default extractive)")
+    evaluate.add_argument("--answerer", default="extractive", help="answerer: extractive (default) or llm")
     evaluate.add_argument("--compare", nargs=2, metavar=("OLD_DIR", "NEW_DIR"), help="compare two run folders")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_retrieval_options(evaluate)
+    _add_llm_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
+
+    serve = commands.add_parser(
+        "serve",
+        help="start the browser app",
+        description="Start the browser app on 127.0.0.1:7860 (ask, check citations, add articles); the index "
+        "is built first when missing or stale. Never opens a public link. Example: rag serve --port 8000",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument("--corpus", nargs="*", help="article folders or files (default: the index's corpus, else seeds/)")
+    serve.add_argument("--uploads", default="corpus/uploads", help="folder for uploaded articles (default corpus/uploads)")
+    _add_index_options(serve)
+    serve.set_defaults(func=cmd_serve)
 
     check = commands.add_parser(
         "check",
