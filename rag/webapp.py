@@ -1,0 +1,415 @@
+"""The browser app: Gradio Blocks over the library (ask, check citations, manage the corpus).
+
+``AppState`` holds the loaded models and the live index and does the work;
+``build_app`` lays out the page and wires its events to the state; ``serve``
+loads everything (building the index when it is missing or stale) and starts
+the server on loopback. HTML comes from ``rag.app_view``, which escapes all
+corpus and user text.
+
+Stable API names for ``gradio_client`` (see docs/app.md): ``/ask``, ``/check``,
+``/upload`` and ``/articles``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# Nothing may phone home: Gradio's usage analytics and version check off before it is imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from rag import app_view
+from rag.errors import RagError
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from rag.citations import CheckReport
+    from rag.embedding import Embedder
+    from rag.index import BuildReport, Index
+    from rag.records import Answer
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_UPLOADS = Path("corpus") / "uploads"
+EXAMPLES_FILE = ROOT / "eval" / "seeds_gold.jsonl"
+UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm")
+MAX_K = 20
+# Model work (embedding, spaCy, the answerer's and checker's caches) runs one request at a time: the
+# caches are plain OrderedDicts, and on a 2-core machine parallel requests would only contend for cores.
+PIPELINE = "pipeline"
+
+
+# ---------------------------------------------------------------------------
+# Where the corpus lives
+
+
+def _manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The live manifest of an index folder, or None when there is none readable."""
+    try:
+        generation = (index_dir / "CURRENT").read_text().strip()
+        return json.loads((index_dir / generation / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def app_settings(settings: Settings, uploads: Path) -> Settings:
+    """``settings`` whose corpus is the configured one (explicit, else the index's, else seeds/) plus ``uploads``."""
+    from rag.index import corpus_paths_for
+
+    uploads.mkdir(parents=True, exist_ok=True)
+    paths = corpus_paths_for(settings, _manifest(settings.index_dir))
+    if uploads.resolve() not in {p.resolve() for p in paths}:
+        paths = (*paths, uploads)
+    return replace(settings, corpus=tuple(paths))
+
+
+def example_questions(index: Index, path: Path = EXAMPLES_FILE, limit: int = 5) -> list[str]:
+    """Questions from a gold file whose evidence is all in the index (plus one unanswerable one)."""
+    from rag.evaluation import load_gold
+
+    try:
+        gold = load_gold(path)
+    except RagError:
+        return []
+    if not all(e.doc_id in index.documents for q in gold for e in q.evidence):
+        # Unanswerable examples only make sense for the corpus the gold file was written for.
+        gold = [q for q in gold if q.answerable]
+    answerable = [q.question for q in gold if q.answerable and all(e.doc_id in index.documents for e in q.evidence)]
+    unanswerable = [q.question for q in gold if not q.answerable]
+    return answerable[: limit - 1] + unanswerable[:1] if answerable else []
+
+
+# ---------------------------------------------------------------------------
+# The state behind the page
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file that passed validation: where it came from and the name it gets in the corpus."""
+
+    source: Path
+    name: str
+    doc_ids: tuple[str, ...]
+
+
+class AppState:
+    """The loaded models and the live index; every handler goes through it.
+
+    Readers take a snapshot of (index, retriever, checker) under the lock, so an upload that swaps the
+    index never leaves a request holding half of the old one and half of the new.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder, index: Index, uploads: Path):
+        self.settings = settings
+        self.embedder = embedder
+        self.uploads = uploads
+        self._lock = threading.RLock()
+        self._set_index(index)
+
+    def _set_index(self, index: Index) -> None:
+        from rag.citations import CitationChecker
+        from rag.retrieval import Retriever
+
+        retriever = Retriever(index, self.embedder, rrf_k=self.settings.rrf_k)
+        checker = CitationChecker(index, self.embedder, retriever=retriever)
+        with self._lock:
+            self.index, self.retriever, self.checker = index, retriever, checker
+
+    def snapshot(self):
+        with self._lock:
+            return self.index, self.retriever, self.checker
+
+    # -- ask -----------------------------------------------------------------
+
+    def ask(self, question: str, k: int = 5, answerer: str = "extractive") -> tuple[Answer, float]:
+        """The answer (or abstention) to ``question`` and the seconds it took."""
+        from rag.answerers import answerer_for
+        from rag.answering import ask
+
+        if not 1 <= int(k) <= MAX_K:
+            raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
+        started = time.perf_counter()
+        _, retriever, _ = self.snapshot()
+        answer = ask(question, retriever, answerer_for(answerer, retriever), k=int(k))
+        return answer, time.perf_counter() - started
+
+    # -- check ---------------------------------------------------------------
+
+    def check(self, raw: str) -> tuple[CheckReport, float]:
+        """Verdicts for an answer in any format `rag check` reads, and the seconds it took."""
+        from rag.check_input import parse_check_input
+
+        started = time.perf_counter()
+        index, _, checker = self.snapshot()
+        report = checker.check_answer(parse_check_input(raw or "", index))
+        return report, time.perf_counter() - started
+
+    # -- corpus --------------------------------------------------------------
+
+    def chunk_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for chunk in self.snapshot()[0].chunks:
+            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        return counts
+
+    def validate(self, files: Sequence[str | Path]) -> list[Upload]:
+        """Checks every file before anything is copied; RagError naming each bad file otherwise."""
+        from rag.corpus import load_document
+
+        index = self.snapshot()[0]
+        problems, accepted, names = [], [], set()
+        for file in files:
+            path = Path(file)
+            name = path.name
+            if path.suffix.lower() not in UPLOAD_SUFFIXES:
+                problems.append(f"{name} is not a .txt, .md or .html file")
+                continue
+            try:
+                documents = load_document(path)
+            except (ValueError, OSError) as exc:
+                problems.append(f"{name} {exc}")
+                continue
+            if not documents:
+                problems.append(f"{name} has no article text")
+                continue
+            target = (self.uploads / name).resolve()
+            taken = [d.id for d in documents if d.id in index.documents and Path(index.documents[d.id].source).resolve() != target]
+            if taken or name.lower() in names:
+                problems.append(f"{name}: an article with id '{taken[0] if taken else path.stem}' is already in the corpus (rename the file)")
+                continue
+            names.add(name.lower())
+            accepted.append(Upload(path, name, tuple(d.id for d in documents)))
+        if problems:
+            raise RagError("nothing was added: " + "; ".join(problems))
+        if not accepted:
+            raise RagError("no file given: choose .txt, .md or .html articles to add")
+        return accepted
+
+    def add_files(self, files: Sequence[str | Path], progress: Callable[[float, str], None] | None = None) -> BuildReport:
+        """Validates, copies into the uploads folder and updates the index incrementally.
+
+        All or nothing: a bad file, or a failed build, leaves the corpus folder and the index as they were.
+        """
+        from rag.index import ingest
+
+        note = progress or (lambda fraction, message: None)
+        with self._lock:  # one corpus change at a time; readers keep using the old snapshot meanwhile
+            note(0.05, "checking the files")
+            uploads = self.validate(files)
+            self.uploads.mkdir(parents=True, exist_ok=True)
+            backup = Path(tempfile.mkdtemp(prefix=".replaced-", dir=self.uploads))
+            written: list[Path] = []
+            try:
+                for upload in uploads:
+                    target = self.uploads / upload.name
+                    if target.exists():
+                        shutil.copy2(target, backup / upload.name)
+                    staging = self.uploads / f".{upload.name}.part"
+                    shutil.copyfile(upload.source, staging)
+                    os.replace(staging, target)
+                    written.append(target)
+                note(0.2, f"indexing {len(uploads)} file(s)")
+                index, report = ingest(self.settings, self.embedder, progress=progress is not None)
+            except BaseException:
+                for target in written:
+                    saved = backup / target.name
+                    if saved.exists():
+                        os.replace(saved, target)
+                    else:
+                        target.unlink(missing_ok=True)
+                raise
+            finally:
+                shutil.rmtree(backup, ignore_errors=True)
+            note(0.95, "loading the new index")
+            self._set_index(index)
+        return report
+
+
+# ---------------------------------------------------------------------------
+# The page
+
+
+def _ask_handler(state: AppState):
+    import gradio as gr
+
+    def ask(question: str, k: float, answerer: str) -> tuple[str, dict[str, Any]]:
+        try:
+            answer, seconds = state.ask(question, int(k), answerer)
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+        index = state.snapshot()[0]
+        record = {**answer.to_dict(), "seconds": round(seconds, 3)}
+        if answer.abstained:
+            record["message"] = answer.extra.get("message")
+        return app_view.answer_html(answer, index.documents, seconds), record
+
+    return ask
+
+
+def _check_handler(state: AppState):
+    import gradio as gr
+
+    def check(text: str) -> tuple[str, dict[str, Any]]:
+        try:
+            report, seconds = state.check(text)
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+        record = {**report.to_dict(), "seconds": round(seconds, 3)}
+        return app_view.report_html(report, state.snapshot()[0].documents, seconds), record
+
+    return check
+
+
+def _corpus_handlers(state: AppState):
+    import gradio as gr
+
+    def articles() -> str:
+        return app_view.articles_html(state.snapshot()[0].documents, state.chunk_counts())
+
+    def upload(files: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> tuple[str, str]:
+        try:
+            report = state.add_files(files or [], progress=lambda f, m: progress(f, desc=m))
+        except RagError as exc:
+            return app_view.message_html(str(exc), ok=False), articles()
+        added = ", ".join(report.added + report.changed) or "nothing new"
+        return app_view.message_html(f"added {added}: {report.summary()}"), articles()
+
+    return articles, upload
+
+
+CHECK_PLACEHOLDER = (
+    "Paste an answer with citations, e.g.\n\n"
+    "Turkey bought S-400 missiles from Russia [1].\n\nSources:\n"
+    '[1] DOC_ID: "the quoted sentence"\n\n'
+    "or the JSON of an answer (the Ask tab's 'Answer JSON'), or "
+    '{"answer": "… [1]", "citations": [{"doc_id": "…", "quote": "…"}]}'
+)
+
+
+def build_app(state: AppState, examples: Sequence[str] = ()) -> gr.Blocks:
+    """The Blocks page: Ask, Check and Corpus tabs wired to ``state``."""
+    import gradio as gr
+
+    from rag.answerers import ANSWERERS
+
+    ask, check = _ask_handler(state), _check_handler(state)
+    articles, upload = _corpus_handlers(state)
+    with gr.Blocks(title="rag-news: grounded answers", analytics_enabled=False) as app:
+        gr.Markdown("## Grounded answers from your news articles\nEvery answer sentence cites the passage it comes from.")
+        with gr.Tab("Ask"):
+            with gr.Row():
+                question = gr.Textbox(label="Question", placeholder="Ask about the articles…", scale=5,
+                                      elem_id="question", max_lines=3)
+                ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            with gr.Accordion("Settings", open=False):
+                k = gr.Slider(1, MAX_K, value=5, step=1, label="Passages to retrieve (k)")
+                answerer = gr.Dropdown(list(ANSWERERS), value=ANSWERERS[0], label="Answerer")
+            if examples:
+                gr.Examples([[q] for q in examples], inputs=[question], label="Example questions")
+            answer_view = gr.HTML(elem_id="answer", js_on_load=app_view.CITATION_JS)
+            with gr.Accordion("Answer JSON", open=False):
+                answer_json = gr.JSON(label="Answer record")
+        with gr.Tab("Check"):
+            gr.Markdown("Paste an answer with [n] citations and a source list (or answer JSON); each sentence "
+                        "gets a verdict with the span that supports it.")
+            check_text = gr.Textbox(label="Answer to check", lines=8, placeholder=CHECK_PLACEHOLDER, elem_id="check-text")
+            with gr.Row():
+                last = gr.Button("Use the last answer")
+                check_button = gr.Button("Check", variant="primary", elem_id="check")
+            report_view = gr.HTML(elem_id="report")
+            with gr.Accordion("Report JSON", open=False):
+                report_json = gr.JSON(label="Check report")
+        with gr.Tab("Corpus"):
+            gr.Markdown(f"Add articles (.txt, .md, .html). They are saved in `{state.uploads}` and indexed at once; "
+                        "a file that cannot be read is refused and the index stays as it was.")
+            files = gr.File(file_count="multiple", file_types=list(UPLOAD_SUFFIXES), label="Articles")
+            add_button = gr.Button("Add to the corpus", variant="primary")
+            upload_status = gr.HTML()
+            article_list = gr.HTML(articles())
+
+        pipeline = {"concurrency_id": PIPELINE, "concurrency_limit": 1}
+        for trigger in (ask_button.click, question.submit):
+            trigger(ask, [question, k, answerer], [answer_view, answer_json],
+                    api_name="ask" if trigger == ask_button.click else None,
+                    api_visibility="public" if trigger == ask_button.click else "private", **pipeline)
+        check_button.click(check, [check_text], [report_view, report_json], api_name="check", **pipeline)
+        last.click(lambda record: json.dumps(record, ensure_ascii=False, indent=1) if record else "",
+                   [answer_json], [check_text], queue=False, api_visibility="private")
+        add_button.click(upload, [files], [upload_status, article_list], api_name="upload", **pipeline)
+        app.load(articles, None, [article_list], api_name="articles")
+    return app
+
+
+# ---------------------------------------------------------------------------
+# Starting
+
+
+def _step(message: str) -> Callable[[], None]:
+    """Prints a start-up step now and its duration when the returned function is called."""
+    started = time.perf_counter()
+    print(f"{message}…", end="", file=sys.stderr, flush=True)
+    return lambda: print(f" {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+
+def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS) -> AppState:
+    """Loads the models and the index of the configured corpus plus ``uploads``, building it when missing or stale."""
+    from rag.embedding import default_embedder
+    from rag.index import open_index
+
+    settings = app_settings(settings, uploads)
+    done = _step("loading the embedding model")
+    embedder = default_embedder()
+    done()
+    print(f"opening the index in {settings.index_dir} (built or updated when missing or stale)", file=sys.stderr)
+    done = _step(f"index of {', '.join(map(str, settings.corpus or ()))}")
+    index = open_index(settings, embedder, rebuild=True, progress=True)
+    done()
+    return AppState(settings, embedder, index, uploads)
+
+
+THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no request to a font CDN
+
+
+def start(state: AppState, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> gr.Blocks:
+    """Builds the page for ``state`` and starts serving it in the background (never a public share link)."""
+    import gradio as gr
+
+    app = build_app(state, example_questions(state.index))
+    # Concurrent users wait in Gradio's queue; model work runs one request at a time (PIPELINE).
+    app.queue(default_concurrency_limit=1, max_size=256)
+    app.launch(
+        server_name=host, server_port=port, share=False, inbrowser=False, quiet=True, show_error=True,
+        prevent_thread_lock=True, css=app_view.CSS, footer_links=["api"],
+        theme=gr.themes.Default(font=THEME_FONTS, font_mono=["ui-monospace", "monospace"]),
+    )
+    return app
+
+
+def serve(
+    settings: Settings | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+    uploads: Path = DEFAULT_UPLOADS, block: bool = True,
+) -> gr.Blocks:
+    """Loads the models and index (building it when missing or stale), then serves the app on ``host:port``."""
+    state = load_state(settings or Settings(), uploads)
+    done = _step("starting the web server")
+    app = start(state, host, port)
+    done()
+    print(f"ready: http://{host}:{port}  (Ctrl+C stops it)", file=sys.stderr, flush=True)
+    if block:
+        app.block_thread()
+    return app
