@@ -1,0 +1,88 @@
+"""The performance paths give the same results as the plain ones: ONNX query vectors, word-piece counts, IVF, FAISS threads."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+QUESTIONS = [
+    "Which law allows the US to penalise countries that buy Russian weapons?",
+    "Was kostete der Vertrag? Émoji 🎉 naïve café, 中文",
+    "S-400 " * 300,  # longer than the model's 256 word pieces: both paths must truncate alike
+]
+
+
+def test_onnx_query_vectors_match_sentence_transformers(embedder):
+    assert embedder.query_encoder is not None, "onnx + onnxruntime are dependencies: the fast path must load"
+    plain = embedder.encode(QUESTIONS, progress=False)
+    for row, question in enumerate(QUESTIONS):
+        fast = embedder.encode_query(question)
+        assert fast.dtype == np.float32 and fast.shape == (embedder.dimension,)
+        assert abs(float(np.linalg.norm(fast)) - 1) < 1e-5
+        assert float(fast @ plain[row]) > 0.99999
+
+
+def test_fast_path_can_be_switched_off(embedder, monkeypatch):
+    from rag import query_encoder
+
+    monkeypatch.setenv("RAG_ONNX_QUERY", "0")
+    assert query_encoder.load(embedder) is None
+    plain = copy.copy(embedder)
+    plain.__dict__["query_encoder"] = None  # what Embedder gets when the fast path is unavailable
+    vector = plain.encode_query(QUESTIONS[0])
+    assert float(vector @ embedder.encode([QUESTIONS[0]], progress=False)[0]) > 0.99999
+
+
+def test_word_piece_counts_equal_the_transformers_tokenizer(embedder, seed_documents):
+    tokenizer = embedder.model.tokenizer
+    texts = [*QUESTIONS, ""] + [p for doc in seed_documents.values() for p in doc.text.split("\n\n")]
+    for text in texts:
+        expected = len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        assert embedder.count_tokens(text) == expected
+
+
+def test_ivf_lists_follow_the_square_root_rule():
+    from rag.index import ivf_lists
+
+    assert ivf_lists(1_000_000) == 4000
+    assert ivf_lists(200_000) == int(4 * 200_000**0.5)
+    assert ivf_lists(100) == 2  # capped so that every list has enough training points
+    assert ivf_lists(5) == 1
+
+
+def test_approximate_index_saves_loads_and_finds_what_exact_search_finds(embedder, seed_settings, tmp_path):
+    from rag.corpus import load_corpus
+    from rag.index import IVF_NPROBE, Index, build_index
+    from rag.retrieval import Retriever
+
+    documents = load_corpus(seed_settings.corpus)
+    settings = replace(seed_settings, index_dir=tmp_path / "index", approximate_above=0)
+    index, _ = build_index(documents, embedder, settings)
+    assert index.manifest["faiss"]["type"] == "ivf"
+    index.save(settings.index_dir)
+    loaded = Index.load(settings.index_dir)
+    assert loaded.faiss.nprobe == IVF_NPROBE and loaded.faiss.ntotal == len(loaded)
+
+    exact, _ = build_index(documents, embedder, replace(settings, approximate_above=10**9))
+    question = QUESTIONS[0]
+    approximate_top = [p.chunk_id for p in Retriever(loaded, embedder, mode="dense").search(question, k=3)]
+    exact_top = [p.chunk_id for p in Retriever(exact, embedder, mode="dense").search(question, k=3)]
+    assert approximate_top == exact_top  # a dozen chunks fit one IVF list: the search is exhaustive
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_single_query_search_restores_faiss_threads(seed_index, threads):
+    import faiss
+
+    from rag.retrieval import _search_one
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        _search_one(seed_index.faiss, seed_index.vectors[:1], 3)
+        assert faiss.omp_get_max_threads() == threads
+    finally:
+        faiss.omp_set_num_threads(before)
