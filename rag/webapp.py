@@ -20,8 +20,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,27 @@ class AppState:
         answer = ask(question, retriever, answerer_for(answerer, retriever), k=int(k))
         return answer, time.perf_counter() - started
 
+    def ask_stream(self, question: str, k: int = 5, answerer: str = "extractive") -> Iterator[dict[str, Any]]:
+        """``ask`` as events. The LLM answerer streams a ``{"type": "sentence", "kept": bool, ...}`` event per
+        reply sentence once the checker has verified it (``rag.llm_answering.stream_ask``); every answerer
+        ends with ``{"type": "answer", "answer": Answer, "seconds": float}``."""
+        from rag.answerers import answerer_for
+        from rag.llm_answering import LLMAnswerer, stream_ask
+
+        if not 1 <= int(k) <= MAX_K:
+            raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
+        started = time.perf_counter()
+        _, retriever, _ = self.snapshot()
+        chosen = answerer_for(answerer, retriever)
+        if not isinstance(chosen, LLMAnswerer):
+            answer, seconds = self.ask(question, k, answerer)
+            yield {"type": "answer", "answer": answer, "seconds": seconds}
+            return
+        for event in stream_ask(question, retriever, chosen, k=int(k)):
+            if event["type"] == "answer":
+                event = {**event, "seconds": time.perf_counter() - started}
+            yield event
+
     # -- check ---------------------------------------------------------------
 
     def check(self, raw: str) -> tuple[CheckReport, float]:
@@ -244,19 +266,51 @@ class AppState:
 # The page
 
 
+def removed_html(removed: Sequence[dict[str, Any]]) -> str:
+    """The "removed" panel: the LLM's sentences the citation checker did not support, struck out, with why."""
+    if not removed:
+        return ""
+    items = "".join(
+        f'<li><del>{escape(str(r["text"]))}</del> <span class="rag-score">{escape(str(r["verdict"]))}'
+        + (f": {escape(str(r['reasons'][0]))}" if r.get("reasons") else "") + "</span></li>"
+        for r in removed
+    )
+    return (f'<details class="rag-removed" open><summary>Removed: {len(removed)} sentence(s) not supported by the '
+            f"passages they cite</summary><ul>{items}</ul></details>")
+
+
+def streaming_html(kept: Sequence[dict[str, Any]], removed: Sequence[dict[str, Any]]) -> str:
+    """The answer while the LLM writes: only the sentences verified so far, and those removed so far."""
+    sentences = " ".join(
+        escape(e["sentence"].text) + "".join(f"[{c.passage_rank}]" for c in e["sentence"].citations) for e in kept
+    )
+    return (f'<div class="rag-answer"><p class="rag-sentences">{sentences}</p><div class="rag-meta">the model is '
+            f"writing; each sentence appears once the citation checker supports it…</div>{removed_html(removed)}</div>")
+
+
 def _ask_handler(state: AppState):
     import gradio as gr
 
-    def ask(question: str, k: float, answerer: str) -> tuple[str, dict[str, Any]]:
+    def ask(question: str, k: float, answerer: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        kept: list[dict[str, Any]] = []
+        removed: list[dict[str, Any]] = []
         try:
-            answer, seconds = state.ask(question, int(k), answerer)
+            for event in state.ask_stream(question, int(k), answerer):
+                if event["type"] == "sentence":
+                    if event["kept"]:
+                        kept.append(event)
+                    elif event["removed"] is not None:
+                        removed.append(event["removed"])
+                    yield streaming_html(kept, removed), {"question": question, "status": "writing"}
+                elif event["type"] == "answer":
+                    answer, seconds = event["answer"], event["seconds"]
         except RagError as exc:
             raise gr.Error(str(exc)) from None
         index = state.snapshot()[0]
         record = {**answer.to_dict(), "seconds": round(seconds, 3)}
         if answer.abstained:
             record["message"] = answer.extra.get("message")
-        return app_view.answer_html(answer, index.documents, seconds), record
+        yield app_view.answer_html(answer, index.documents, seconds) + removed_html(answer.extra.get("removed") or []), record
 
     return ask
 
@@ -372,6 +426,11 @@ def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS) -> AppState:
     from rag.index import open_index
 
     settings = app_settings(settings, uploads)
+    # Gradio and spaCy load in the background while torch and the model load here: start-up is mostly
+    # imports, and part of each (file reads, native library loading) overlaps with the others.
+    background = [threading.Thread(target=target, daemon=True) for target in (_import_gradio, _load_spacy)]
+    for thread in background:
+        thread.start()
     done = _step("loading the embedding model")
     embedder = default_embedder()
     done()
@@ -379,7 +438,21 @@ def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS) -> AppState:
     done = _step(f"index of {', '.join(map(str, settings.corpus or ()))}")
     index = open_index(settings, embedder, rebuild=True, progress=True)
     done()
+    done = _step("loading the web framework and the language model")
+    for thread in background:
+        thread.join()
+    done()
     return AppState(settings, embedder, index, uploads)
+
+
+def _import_gradio() -> None:
+    import gradio  # noqa: F401
+
+
+def _load_spacy() -> None:
+    from rag.sentences import nlp
+
+    nlp(full=True)  # what the answerer parses with; the checker's lighter pipeline loads on first use
 
 
 THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no request to a font CDN

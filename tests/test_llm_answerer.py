@@ -367,6 +367,61 @@ def test_cli_reports_server_failures_in_one_line(script, server, seed_settings, 
         assert "Traceback" not in err and err.count("\n") == 1
 
 
+def _cli(*args):
+    from rag.cli import main
+
+    return main(list(args))
+
+
+def test_cli_ask_with_the_llm_answerer(script, server, seed_settings, monkeypatch, capsys):
+    monkeypatch.setenv("MY_LLM_KEY", SECRET)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    options = ["--index", str(seed_settings.index_dir), "--no-rebuild", "--answerer", "llm", "--llm-url", url,
+               "--llm-model", "scripted", "--llm-api-key-env", "MY_LLM_KEY"]
+    reply = lambda body: f"India's contract was worth $7 billion [{passage_with(body, '$5 billion')}]. " + faithful(body)
+    script.steps = [Step("reply", reply), Step("reply", reply)]
+    assert _cli("ask", INDIA, *options) == 0
+    out = capsys.readouterr().out
+    answer_line, _, rest = out.partition("\n")
+    assert answer_line.startswith("India signed a $5 billion contract") and "$7 billion" not in answer_line
+    assert "Removed (not supported by the passages they cite):\n  ✗ India's contract was worth $7 billion." in rest
+    assert _cli("ask", INDIA, *options, "--json") == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["answerer"] == "llm" and record["extra"]["removed"][0]["verdict"] == "unsupported"
+    assert script.requests[0]["headers"]["Authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in out and SECRET not in json.dumps(record)
+
+
+def test_eval_runs_with_the_llm_answerer_and_compares_with_extractive(script, server, seed_settings, tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    rows = [
+        {"id": "q1", "question": INDIA, "answers": ["$5 billion"], "answerable": True, "split": "test",
+         "evidence": [{"doc_id": "000_bbbc7011c7c84b3f", "quote": "after signing a $5 billion contract"}]},
+        {"id": "q2", "question": "Who won the 2031 football world cup?", "answers": [], "answerable": False,
+         "split": "test", "evidence": []},
+    ]
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    common = ["--gold", str(gold), "--index", str(seed_settings.index_dir), "--no-rebuild", "--quiet"]
+    script.steps = [Step("reply", faithful), Step("reply", NO_ANSWER)]
+    assert _cli("eval", *common, "--out", str(tmp_path / "llm"), "--answerer", "llm", "--llm-url", url,
+                "--llm-model", "scripted") == 0
+    results = [json.loads(line) for line in (tmp_path / "llm" / "results.jsonl").read_text().splitlines()]
+    assert [r["abstained"] for r in results] == [False, True]
+    assert results[0]["scores"]["correct"] is True and results[0]["scores"]["support_rate"] == 1.0
+    assert json.loads((tmp_path / "llm" / "metrics.json").read_text())["run"]["settings"]["answerer"] == "llm"
+    assert _cli("eval", *common, "--out", str(tmp_path / "extractive")) == 0
+    capsys.readouterr()
+    assert _cli("eval", "--compare", str(tmp_path / "extractive"), str(tmp_path / "llm")) == 0
+    assert f"new: {tmp_path / 'llm'}" in capsys.readouterr().out
+    from rag.eval_run import compare_runs
+
+    comparison = compare_runs(tmp_path / "extractive", tmp_path / "llm")
+    assert comparison["old_run"]["settings"]["answerer"] == "extractive"
+    assert comparison["new_run"]["settings"]["answerer"] == "llm"
+    assert comparison["metrics"]  # the same metrics exist for both runs
+
+
 # ---------------------------------------------------------------------------
 # Streaming
 
