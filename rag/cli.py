@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -100,9 +101,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.answerers import answerer_for
     from rag.answering import ask
 
-    answer = ask(args.question, _retriever(args), k=args.k)
+    retriever = _retriever(args)
+    answer = ask(args.question, retriever, answerer_for(args.answerer, retriever, _llm_config(args)), k=args.k)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -113,6 +116,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for p in answer.passages:
             print(f"[{p.rank}] {p.doc_id} [{p.start}:{p.end}]")
             print("    " + p.text.replace("\n", "\n    "))
+        _print_removed(answer)
         return 0
     sources = {(c.doc_id, c.start, c.end): n for n, c in enumerate(answer.citations, start=1)}
     print(" ".join(f"{s.text} " + "".join(f"[{sources[(c.doc_id, c.start, c.end)]}]" for c in s.citations)
@@ -123,7 +127,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for c, n in sources.items():
         citation = answer.citations[n - 1]
         print(f"[{n}] {citation.doc_id} [{citation.start}:{citation.end}] “{citation.text}” (passage {citation.passage_rank})")
+    _print_removed(answer)
     return 0
+
+
+def _print_removed(answer) -> None:
+    """The LLM's sentences that the citation checker removed, with the first reason for each."""
+    removed = answer.extra.get("removed") or []
+    if removed:
+        print("\nRemoved (not supported by the passages they cite):")
+    for item in removed:
+        reason = item["reasons"][0] if item["reasons"] else item["verdict"]
+        print(f"  ✗ {item['text']} ({item['verdict']}: {reason})")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -222,7 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
         'document and character span. Example: rag ask "Which law lets the US penalise buyers of Russian arms?"',
     )
     ask.add_argument("question")
+    ask.add_argument("--answerer", default=os.environ.get("RAG_ANSWERER", "extractive"),
+                     help="extractive (default; or $RAG_ANSWERER) or llm: an OpenAI-compatible model, verified sentence by sentence")
     _add_retrieval_options(ask)
+    _add_llm_options(ask)
     ask.set_defaults(func=cmd_ask)
 
     evaluate = commands.add_parser(
@@ -235,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--gold", help="gold questions (JSONL, see README)")
     evaluate.add_argument("--out", default="runs/latest", help="run folder to write (default runs/latest)")
     evaluate.add_argument("--split", choices=["dev", "test", "all"], default="all", help="which gold questions (default all)")
-    evaluate.add_argument("--answerer", default="extractive", help="answerer: extractive (default) or llm")
+    evaluate.add_argument("--answerer", default=os.environ.get("RAG_ANSWERER", "extractive"),
+                          help="answerer: extractive (default; or $RAG_ANSWERER) or llm")
     evaluate.add_argument("--compare", nargs=2, metavar=("OLD_DIR", "NEW_DIR"), help="compare two run folders")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_retrieval_options(evaluate)

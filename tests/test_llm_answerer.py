@@ -514,3 +514,28 @@ def test_configuration_from_environment(monkeypatch):
     monkeypatch.setenv("RAG_LLM_TIMEOUT", "soon")
     with pytest.raises(RagError, match="RAG_LLM_TIMEOUT='soon' is not a number"):
         LLMConfig.from_env()
+
+
+# ---------------------------------------------------------------------------
+# The browser app
+
+
+def test_app_streams_verified_sentences_and_strikes_out_removed_ones(script, server, seed_settings, seed_index,
+                                                                     embedder, monkeypatch, tmp_path):
+    from rag.webapp import AppState, _ask_handler
+
+    monkeypatch.setenv("RAG_LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    monkeypatch.setenv("RAG_LLM_MODEL", "scripted")
+    state = AppState(seed_settings, embedder, seed_index, tmp_path / "uploads")
+    script.steps = [Step("reply", lambda body: "India's <b>contract</b> was worth $7 billion "
+                                               f"[{passage_with(body, '$5 billion')}]. " + faithful(body))]
+    outputs = list(_ask_handler(state)(INDIA, 5, "llm"))
+    assert script.requests[0]["body"]["stream"] is True
+    assert len(outputs) == 4  # three sentences as they are verified, then the full answer
+    struck = "<del>India&#x27;s &lt;b&gt;contract&lt;/b&gt; was worth $7 billion.</del>"
+    first, second, _, (final_html, record) = outputs
+    assert struck in first[0] and "India signed" not in first[0]
+    assert "India signed a $5 billion contract" in second[0] and "China" not in second[0]
+    assert struck in final_html and "<b>contract" not in final_html
+    assert "China already has S-400 surface-to-air missiles." in final_html and "rag-cite" in final_html
+    assert record["answerer"] == "llm" and len(record["extra"]["removed"]) == 1
