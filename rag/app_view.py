@@ -52,6 +52,7 @@ a.rag-cite { text-decoration: none; font-weight: 600; color: #1d4ed8; cursor: po
 .partially_supported .rag-badge { background: #d97706; }
 .unsupported .rag-badge { background: #dc2626; }
 .rag-error { color: #b91c1c; font-weight: 600; }
+.rag-removed del, .rag-sentences del { color: #b91c1c; }
 .rag-ok { color: #15803d; font-weight: 600; }
 """
 
@@ -175,6 +176,34 @@ def passage_list(passages: Sequence[Passage], documents: Mapping[str, Document],
     return "".join(items) or "<p>No passage matches the question.</p>"
 
 
+def _removed(answer: Answer) -> str:
+    """Sentences a verifying answerer (the LLM) dropped as unsupported, struck out."""
+    removed = [r for r in answer.extra.get("removed") or [] if isinstance(r, dict) and r.get("text")]
+    if not removed:
+        return ""
+    items = "".join(
+        f"<li><del>{escape(str(r['text']))}</del> "
+        f'<span class="rag-score">{escape("; ".join(map(str, r.get("reasons") or [])))}</span></li>'
+        for r in removed
+    )
+    return f'<div class="rag-removed"><h3>Removed: not supported by the passages</h3><ul>{items}</ul></div>'
+
+
+def streaming_html(events: Sequence[Mapping]) -> str:
+    """The answer while a streaming answerer verifies it: kept sentences with their [n], removed ones struck out."""
+    parts = []
+    for event in events:
+        if event.get("kept") and event.get("sentence") is not None:
+            labels = "".join(f"[{c.passage_rank}]" for c in event["sentence"].citations)
+            parts.append(f'{escape(event["text"])}<span class="rag-cite">{labels}</span>')
+        elif event.get("removed"):
+            parts.append(f"<del>{escape(event['removed']['text'])}</del>")
+    return (
+        f'<div class="rag-answer"><p class="rag-sentences">{" ".join(parts)}</p>'
+        '<div class="rag-meta">verifying the answer sentence by sentence…</div></div>'
+    )
+
+
 def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: float | None = None) -> str:
     """The whole Ask view: answer (or abstention), citation cards, retrieved passages, time taken."""
     took = f" in {seconds:.2f} s" if seconds is not None else ""
@@ -185,7 +214,7 @@ def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: floa
     if answer.abstained:
         message = str(answer.extra.get("message") or "The corpus does not answer this question.")
         return (
-            f'<div class="rag-answer"><div class="rag-abstain">{escape(message)}</div>{meta}'
+            f'<div class="rag-answer"><div class="rag-abstain">{escape(message)}</div>{meta}{_removed(answer)}'
             f"<h3>Closest passages</h3>{passage_list(answer.passages, documents)}</div>"
         )
     citations = answer.citations
@@ -210,7 +239,7 @@ def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: floa
         citation_card(n, c, by_rank.get(c.passage_rank or -1), documents) for n, c in enumerate(citations, start=1)
     )
     return (
-        f'<div class="rag-answer">{short}<p class="rag-sentences">{" ".join(sentences)}</p>{meta}'
+        f'<div class="rag-answer">{short}<p class="rag-sentences">{" ".join(sentences)}</p>{meta}{_removed(answer)}'
         f"<h3>Citations</h3>{cards}"
         f"<h3>Retrieved passages</h3>{passage_list(answer.passages, documents, citations)}</div>"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import escape, unescape
 
-from rag.app_view import Span, answer_html, articles_html, emphasised, marked, report_html
+from rag.app_view import Span, answer_html, articles_html, emphasised, marked, report_html, streaming_html
 from rag.citations import CheckReport, Evidence, SentenceVerdict
 from rag.records import Answer, AnswerSentence, Citation, Document, Passage
 
@@ -99,3 +99,16 @@ def test_check_report_is_coloured_and_escaped():
     assert 'class="rag-verdict supported"' in html and 'class="rag-verdict unsupported"' in html
     assert "<img" not in html and "<b>bold" not in html and "&lt;5&gt;" in html
     assert f"<mark>{escape(evidence.text)}</mark>" in html
+
+
+def test_removed_sentences_are_struck_out_and_escaped():
+    answer, documents = _hostile_answer()
+    removed = {"text": "It cost <b>$7</b> billion.", "verdict": "unsupported", "reasons": ["the amount $7 is not in [1]"]}
+    html = answer_html(Answer(answer.question, answer.sentences, answer.passages, score=0.9,
+                              extra={"removed": [removed]}), documents)
+    assert "<del>It cost &lt;b&gt;$7&lt;/b&gt; billion.</del>" in html and "<b>$7" not in html
+    events = [{"type": "sentence", "kept": False, "text": removed["text"], "sentence": None, "removed": removed},
+              {"type": "sentence", "kept": True, "text": answer.sentences[0].text, "sentence": answer.sentences[0],
+               "removed": None}]
+    partial = streaming_html(events)
+    assert partial.index("<del>It cost &lt;b&gt;") < partial.index(escape(answer.sentences[0].text)) and "[1]" in partial
