@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -176,8 +177,13 @@ class _VectorCache:
         self.embedder = embedder
         self.size = size
         self.vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the app answers from several threads
 
     def get(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self._get(texts)
+
+    def _get(self, texts: list[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
         if missing:
             for text, vector in zip(missing, self.embedder.encode(missing, progress=False)):
