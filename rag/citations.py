@@ -311,6 +311,13 @@ class LexicalEmbeddingJudge:
                 self._vectors.put(text, vector)
         return np.vstack([self._vectors[t] for t in texts])
 
+    def prepare(self, claims: list[str], sentences: list[str]) -> None:
+        """Analyses many claims and evidence sentences in batches (fewer model calls than one by one)."""
+        self.evidence_facts(sentences)
+        self.vectors(list(dict.fromkeys([*claims, *sentences])))
+        for claim in claims:
+            self.claim_facts(claim)
+
     def _composed(self, parts: list[tuple[str, ...]]) -> tuple[list[EvidenceFacts], np.ndarray]:
         """Facts and vectors of windows made of sentences, each sentence analysed once.
 
@@ -601,6 +608,10 @@ class CitationChecker:
         """Verdicts for every sentence, with ALCE citation recall (share of sentences whose citations
         jointly support them) and precision (share of citations that are needed or support alone)."""
         items = [s if isinstance(s, CitedSentence) else CitedSentence(s[0], tuple(s[1]), tuple(range(1, len(s[1]) + 1))) for s in sentences]
+        prepare = getattr(self.judge, "prepare", None)
+        if prepare is not None:  # one batch for the whole answer instead of one per sentence
+            parts = [part for item in items for e in item.cited for _, window in self._window_parts(e) for part in window]
+            prepare([item.text for item in items], list(dict.fromkeys(parts)))
         verdicts, supported, precise, total = [], 0, 0, 0
         for item in items:
             verdict = self.check_sentence(item, propose=propose)
