@@ -284,8 +284,8 @@ class ChatClient:
         return text.replace(key, "***") if key else text
 
     def _garbage(self, what: str) -> RagError:
-        return RagError(f"the LLM server at {self.config.where} sent {self._safe(what)}, not an OpenAI-compatible chat completion: "
-                        "check that --llm-url points at the API root (usually ending in /v1)")
+        return RagError(f"the LLM server at {self.config.where} sent {self._safe(what)}, not an OpenAI-compatible "
+                        "chat completion: check that --llm-url points at the API root (usually ending in /v1)")
 
     def _parse_completion(self, raw: bytes) -> Reply:
         try:

@@ -188,6 +188,30 @@ def complete_sentences(buffer: str) -> list[ReplySentence]:
 
 
 # ---------------------------------------------------------------------------
+# Codes: model and product designators
+
+# A word that starts with a letter and holds a digit: "S-400s", "F-35", "COVID-19", "MH17", "G20".
+# Amounts and ordinals ("5bn", "3rd", "1990s") start with a digit and are the checker's business.
+_CODE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\b")
+
+
+def _code_key(code: str) -> str:
+    """"S-400s" and "s400" -> "s400": case, hyphens and a plural "s" after a digit do not matter."""
+    key = code.lower().replace("-", "")
+    return key[:-1] if len(key) > 2 and key.endswith("s") and key[-2].isdigit() else key
+
+
+def missing_codes(claim: str, cited: list[str]) -> list[str]:
+    """Designators of the claim (letters with digits) that none of the cited texts holds.
+
+    Example: missing_codes("The S-303s are deployed", ["The S-300s, an earlier version"]) -> ["S-303s"]
+    """
+    have = {_code_key(m) for text in cited for m in _CODE.findall(text) if any(ch.isdigit() for ch in m)}
+    wanted = [m for m in _CODE.findall(claim) if any(ch.isdigit() for ch in m)]
+    return [m for m in dict.fromkeys(wanted) if _code_key(m) not in have]
+
+
+# ---------------------------------------------------------------------------
 # Instructions inside articles
 
 _SUBJECTS = {"nsubj", "nsubjpass", "csubj", "csubjpass", "expl"}
@@ -376,6 +400,11 @@ class LLMAnswerer:
             item = CitedSentence(sentence.text, tuple(cited), tuple(labels), tuple(problems))
             checker = self.checker(index)
             verdict = checker.check_sentence(item, propose=False)
+            missing = missing_codes(sentence.text, [e.text for e in cited])
+            if missing and verdict.verdict in self.keep:
+                # The checker reads "S-303" as a name it may not know; a wrong designator is a wrong fact.
+                reasons = tuple(f"code not in the cited text: {code}" for code in missing)
+                return Checked(sentence, "unsupported", verdict.score, (*reasons, *verdict.reasons))
             if verdict.verdict not in self.keep or verdict.evidence is None:
                 return Checked(sentence, verdict.verdict, verdict.score, (*verdict.reasons, *ignored))
             citations = self._citations(verdict, item, by_rank, checker)
@@ -392,7 +421,7 @@ class LLMAnswerer:
         citations = [Citation(best.doc_id, best.start, best.end, best.text, _rank_of(best, by_rank, item.labels))]
         others = [label for label in dict.fromkeys(item.labels) if label != citations[0].passage_rank]
         for label in others:
-            evidence = tuple(e for l, e in zip(item.labels, item.cited) if l == label)
+            evidence = tuple(e for cited, e in zip(item.labels, item.cited) if cited == label)
             alone = checker.check_sentence(CitedSentence(item.text, evidence, (label,) * len(evidence)), propose=False)
             e = alone.evidence
             if alone.verdict in ("supported", "partially_supported") and e is not None:

@@ -8,21 +8,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from rag.answering import NO_ANSWER, ask, retrieve
 from rag.errors import RagError
 from rag.llm import LLMConfig
-from rag.llm_answering import LLMAnswerer, build_messages, parse_reply, stream_ask
+from rag.llm_answering import LLMAnswerer, build_messages, missing_codes, parse_reply, stream_ask
 
 SECRET = "sk-test-Zq81SECRETkey"
 INDIA = "How much was India's S-400 contract worth?"
@@ -165,6 +164,11 @@ def faithful(body: dict) -> str:
             f"China already has S-400 surface-to-air missiles [{china}].")
 
 
+def with_invented_number(body: dict) -> str:
+    """A reply that adds a figure the passages do not give before the faithful sentences."""
+    return f"India's contract was worth $7 billion [{passage_with(body, '$5 billion')}]. " + faithful(body)
+
+
 def assert_citations_valid(answer, index) -> None:
     passages = {p.rank: p for p in answer.passages}
     assert answer.sentences
@@ -223,8 +227,7 @@ def test_only_bad_citations_means_abstention(script, answerer, retriever):
 
 def test_invented_number_is_removed(script, answerer, retriever, seed_index):
     passages = retrieve(INDIA, retriever, 5)
-    script.steps = [Step("reply", lambda body: f"India's contract was worth $7 billion [{passage_with(body, '$5 billion')}]. "
-                                               + faithful(body))]
+    script.steps = [Step("reply", with_invented_number)]
     answer = answerer.answer(INDIA, passages, seed_index)
     assert "$7 billion" not in answer.text and len(answer.sentences) == 2
     (removed,) = answer.extra["removed"]
@@ -232,6 +235,28 @@ def test_invented_number_is_removed(script, answerer, retriever, seed_index):
     assert removed["verdict"] == "unsupported"
     assert any("$7 billion" in r for r in removed["reasons"])
     assert_citations_valid(answer, seed_index)
+
+
+def test_wrong_model_designator_is_removed(script, answerer, retriever, seed_index):
+    question = "Where are S-300 systems deployed?"
+    passages = retrieve(question, retriever, 5)
+
+    def reply(body: dict) -> str:
+        n = passage_with(body, "deployed in 14 countries")
+        return (f"The S-303s, an earlier version of the S-400 system, are deployed in 14 countries [{n}]. "
+                f"The S-300s, an earlier version of the S-400 system, are deployed in 14 countries [{n}].")
+
+    script.steps = [Step("reply", reply)]
+    answer = answerer.answer(question, passages, seed_index)
+    assert [s.text for s in answer.sentences] == ["The S-300s, an earlier version of the S-400 system, are deployed in 14 countries."]
+    (removed,) = answer.extra["removed"]
+    assert removed["text"].startswith("The S-303s") and "code not in the cited text: S-303s" in removed["reasons"]
+
+
+def test_missing_codes():
+    assert missing_codes("The S-303s are deployed", ["The S-300s, an earlier version"]) == ["S-303s"]
+    assert missing_codes("S-400s threaten F-35 jets; COVID-19; MH17", ["S-400 … F35 … covid-19 … MH17"]) == []
+    assert missing_codes("India paid $5bn in 2019 for the 3rd batch", ["no figures here"]) == []
 
 
 def test_reply_without_citations_is_removed_and_abstains(script, answerer, retriever):
@@ -378,8 +403,7 @@ def test_cli_ask_with_the_llm_answerer(script, server, seed_settings, monkeypatc
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     options = ["--index", str(seed_settings.index_dir), "--no-rebuild", "--answerer", "llm", "--llm-url", url,
                "--llm-model", "scripted", "--llm-api-key-env", "MY_LLM_KEY"]
-    reply = lambda body: f"India's contract was worth $7 billion [{passage_with(body, '$5 billion')}]. " + faithful(body)
-    script.steps = [Step("reply", reply), Step("reply", reply)]
+    script.steps = [Step("reply", with_invented_number), Step("reply", with_invented_number)]
     assert _cli("ask", INDIA, *options) == 0
     out = capsys.readouterr().out
     answer_line, _, rest = out.partition("\n")
@@ -428,8 +452,7 @@ def test_eval_runs_with_the_llm_answerer_and_compares_with_extractive(script, se
 
 def test_stream_gives_sentence_events_then_the_same_answer(script, answerer, retriever, seed_index):
     passages = retrieve(INDIA, retriever, 5)
-    reply = lambda body: f"India's contract was worth $7 billion [{passage_with(body, '$5 billion')}]. " + faithful(body)
-    script.steps = [Step("reply", reply), Step("reply", reply)]
+    script.steps = [Step("reply", with_invented_number), Step("reply", with_invented_number)]
     events = list(answerer.stream(INDIA, passages, seed_index))
     plain = answerer.answer(INDIA, passages, seed_index)
     assert script.requests[0]["body"]["stream"] is True
