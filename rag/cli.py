@@ -93,7 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     answerer = answerer_for(args.answerer, retriever, _llm_config(args))
     checker = CitationChecker(retriever.index, retriever.embedder)
     results, metrics = run_evaluation(questions, retriever, answerer, checker, k=args.k, progress=not args.quiet)
-    manifest = run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split)
+    manifest = run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split, answerer)
     out = write_run(Path(args.out), results, metrics, manifest)
     print(format_summary(metrics))
     print(f"\nwrote {out}/results.jsonl, metrics.json, report.md")

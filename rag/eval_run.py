@@ -182,14 +182,20 @@ def write_run(
     return out_dir
 
 
-def run_manifest(gold_path: Path, retriever: Retriever, answerer_name: str, k: int, split: str | None) -> dict[str, Any]:
-    """What a run was: code, index, settings, gold file, date."""
+def run_manifest(
+    gold_path: Path, retriever: Retriever, answerer_name: str, k: int, split: str | None, answerer: Any = None
+) -> dict[str, Any]:
+    """What a run was: code, index, settings, gold file, date (and the LLM endpoint and model, never its key)."""
     manifest = retriever.index.manifest
+    settings: dict[str, Any] = {"k": k, "retriever": retriever.mode, "rrf_k": retriever.rrf_k, "answerer": answerer_name}
+    config = getattr(answerer, "config", None)
+    if config is not None and hasattr(config, "model"):
+        settings["llm"] = {"base_url": getattr(config, "base_url", None), "model": config.model}
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "commit": _git_commit(),
         "gold": {"path": str(gold_path), "sha256": file_sha256(gold_path), "split": split or "all"},
-        "settings": {"k": k, "retriever": retriever.mode, "rrf_k": retriever.rrf_k, "answerer": answerer_name},
+        "settings": settings,
         "index": {key: manifest.get(key) for key in ("embedder", "tokenizer", "chunking", "corpus", "chunks", "faiss", "versions", "created")},
     }
 
