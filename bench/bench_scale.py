@@ -53,9 +53,15 @@ def random_set(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 
 def realistic_set(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
     """Real WiCE chunk vectors expanded to n by noisy mixtures; queries are real claim vectors."""
-    chunks_path, claims_path = OUT / "wice_chunks.npy", OUT / "wice_claims.npy"
-    if not chunks_path.is_file() or not claims_path.is_file():
+    # The full WiCE run's vectors, else those of the largest --docs subset run.
+    candidates = sorted(OUT.glob("wice_chunks*.npy"), key=lambda p: (p.stem == "wice_chunks", p.stat().st_size))
+    if not candidates:
         return None
+    chunks_path = candidates[-1]
+    claims_path = chunks_path.with_name(chunks_path.name.replace("wice_chunks", "wice_claims"))
+    if not claims_path.is_file():
+        return None
+    print(f"  realistic set from {chunks_path.name} and {claims_path.name}", flush=True)
     real, claims = np.load(chunks_path), np.load(claims_path)
     data = np.empty((n, DIM), np.float32)
     keep = min(n, len(real))
