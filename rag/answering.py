@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
 
 from rag.answer_analysis import Mention, QuestionInfo, SentenceInfo, analyse_question, sentences_in, words_match, fold
 from rag.records import Answer, AnswerSentence, Citation, Passage
@@ -170,31 +167,6 @@ def _extend_list(first: Mention, sentence: SentenceInfo, q: QuestionInfo) -> Men
 # The extractive answerer
 
 
-class _VectorCache:
-    """Sentence vectors by sentence text, least recently used dropped first."""
-
-    def __init__(self, embedder: Embedder, size: int = 50_000):
-        self.embedder = embedder
-        self.size = size
-        self.vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()  # the app answers from several threads
-
-    def get(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            return self._get(texts)
-
-    def _get(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
-        if missing:
-            for text, vector in zip(missing, self.embedder.encode(missing, progress=False)):
-                self.vectors[text] = vector
-        for text in texts:
-            self.vectors.move_to_end(text)
-        while len(self.vectors) > self.size:
-            self.vectors.popitem(last=False)
-        return np.stack([self.vectors[t] for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
-
-
 @dataclass
 class ExtractiveAnswerer:
     """Answers with 1–3 verbatim corpus sentences and, for factoid questions, an entity span inside them."""
@@ -202,18 +174,13 @@ class ExtractiveAnswerer:
     embedder: Embedder
     max_sentences: int = MAX_SENTENCES
     name: str = "extractive"
-    _vectors: _VectorCache | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self._vectors = _VectorCache(self.embedder)
 
     def prepare(self, index: Index) -> None:
         """Analyses and embeds every sentence of the index ahead of time (optional: otherwise done on first use)."""
         texts = []
         for doc in index.documents.values():
             texts += [s.text for s in sentences_in(doc.id, doc.text, 0, len(doc.text))]
-        assert self._vectors is not None
-        self._vectors.get(texts)
+        self.embedder.encode_cached(texts)
 
     def candidates(self, question: str, passages: list[Passage], index: Index) -> list[Candidate]:
         """Every sentence of the passages, scored against the question."""
@@ -224,8 +191,7 @@ class ExtractiveAnswerer:
             found += [(s, p) for s in sentences_in(p.doc_id, doc.text, p.start, p.end)]
         if not found:
             return []
-        assert self._vectors is not None
-        vectors = self._vectors.get([s.text for s, _ in found])
+        vectors = self.embedder.encode_cached([s.text for s, _ in found])
         similarities = vectors @ self.embedder.encode_query(question)
         terms = _question_terms(q)
         result = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -231,15 +232,25 @@ class Features:
 
 
 class _LRU(OrderedDict):
+    """A bounded dict, oldest entry dropped first.
+
+    Callers read back what they just stored; under threads (the app) another
+    caller may evict it in between, so ``put`` returns the value and lookups
+    go through ``get_many`` which never raises.
+    """
+
     def __init__(self, size: int):
         super().__init__()
         self.size = size
+        self.lock = threading.RLock()
 
     def put(self, key, value):
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.size:
-            self.popitem(last=False)
+        with self.lock:
+            self[key] = value
+            self.move_to_end(key)
+            if len(self) > self.size:
+                self.popitem(last=False)
+        return value
 
 
 def _stemmer():
@@ -263,13 +274,12 @@ class LexicalEmbeddingJudge:
         self.stemmer = _stemmer()
         self._claims: _LRU = _LRU(512)
         self._evidence: _LRU = _LRU(cache_size)
-        self._vectors: _LRU = _LRU(cache_size)
 
     def clear_cache(self) -> None:
         """Forgets every analysed text (for cold-start measurements)."""
         self._claims.clear()
         self._evidence.clear()
-        self._vectors.clear()
+        self.embedder.clear_cache()
 
     # -- analysis ----------------------------------------------------------
 
@@ -294,22 +304,20 @@ class LexicalEmbeddingJudge:
 
     def evidence_facts(self, texts: list[str]) -> list[EvidenceFacts]:
         """Lemmas, names and quantities of each text (cached by text)."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._evidence]
+        found = {t: self._evidence.get(t) for t in dict.fromkeys(texts)}
+        missing = [t for t, facts in found.items() if facts is None]
         # Evidence needs lemmas only: the parser and NER are the slow parts of the pipeline.
         for text, doc in zip(missing, self.nlp.pipe(missing, disable=["parser", "ner"])):
             lemmas = tuple(t.lemma_.lower() for t in doc)
             lowers = [t.lower_ for t in doc]
             terms = frozenset(lemmas) | frozenset(lowers) | frozenset(self.stemmer.stemWords(lowers))
-            self._evidence.put(text, EvidenceFacts(lemmas, terms, NameIndex.of(text), tuple(extract_quantities(text))))
-        return [self._evidence[t] for t in texts]
+            facts = EvidenceFacts(lemmas, terms, NameIndex.of(text), tuple(extract_quantities(text)))
+            found[text] = self._evidence.put(text, facts)
+        return [found[t] for t in texts]
 
     def vectors(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors of the texts (cached by text)."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            for text, vector in zip(missing, self.embedder.encode(missing, progress=False)):
-                self._vectors.put(text, vector)
-        return np.vstack([self._vectors[t] for t in texts])
+        """Unit vectors of the texts (the embedder's shared cache: the answerer embeds the same sentences)."""
+        return self.embedder.encode_cached(texts)
 
     def prepare(self, claims: list[str], sentences: list[str]) -> None:
         """Analyses many claims and evidence sentences in batches (fewer model calls than one by one)."""
@@ -501,9 +509,8 @@ class CitationChecker:
         if doc is None:
             return None
         key = (doc_id, doc.content_hash)
-        if key not in self._sentences:
-            self._sentences.put(key, sentence_spans(doc.text))
-        return self._sentences[key]
+        spans = self._sentences.get(key)
+        return spans if spans is not None else self._sentences.put(key, sentence_spans(doc.text))
 
     def _window_parts(self, evidence: Evidence) -> list[tuple[Evidence, tuple[str, ...]]]:
         """Windows of 1–2 consecutive sentences inside the cited span (clipped to it), with their sentences."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from rag.errors import RagError
 MODEL_NAME = "all-MiniLM-L6-v2"
 # SHA-256 of model.safetensors as released upstream (../shared/MODELS.md).
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+SENTENCE_CACHE_SIZE = 100_000  # sentences (~150 MB of vectors at most)
 PROGRESS_ABOVE = 256  # texts; shorter runs finish before a bar would help
 
 
@@ -63,6 +66,8 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @cached_property
     def dimension(self) -> int:
@@ -104,6 +109,33 @@ class Embedder:
             show_progress_bar=len(texts) > PROGRESS_ABOVE if progress is None else progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_cached(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of short texts (sentences), remembered by text and shared by every caller.
+
+        The answerer and the citation checker embed the same passage sentences; this
+        computes each once per process. Safe to call from several threads.
+        """
+        with self._cache_lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        fresh = self.encode(missing, progress=False) if missing else None
+        with self._cache_lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+            for text, vector in zip(missing, fresh if fresh is not None else ()):
+                found[text] = vector
+                self._cache[text] = vector
+            for text in found:
+                self._cache.move_to_end(text)
+            while len(self._cache) > SENTENCE_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
+
+    def clear_cache(self) -> None:
+        """Forgets the cached sentence vectors (for cold-start measurements)."""
+        with self._cache_lock:
+            self._cache.clear()
 
     @cached_property
     def query_encoder(self):
