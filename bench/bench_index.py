@@ -52,7 +52,7 @@ def bench_build(docs: int) -> None:
     embedder = default_embedder()
     settings = Settings()
     nlp(full=False)
-    embedder.encode(["warm up the model"] * 4, progress=False)
+    embedder.encode_with_model(["warm up the model"] * 4, progress=False)
 
     started = time.perf_counter()
     chunks = [c for d in documents for c in chunk_document(d, settings.chunking, fits=embedder.fits)]
@@ -109,7 +109,7 @@ def bench_search(rounds: int) -> None:
         """The embedder with the plain sentence-transformers query path (the fallback)."""
 
         def encode_query(self, text: str):
-            return embedder.encode([text], progress=False)[0]
+            return embedder.encode_with_model([text], progress=False)[0]
 
     torch_retriever = Retriever(index, TorchQueries(), rrf_k=settings.rrf_k)
     rows = []
@@ -126,7 +126,7 @@ def bench_search(rounds: int) -> None:
     lexical = [i for i, _ in retriever.lexical(questions[0], 30)]
     parts = [
         ("encode_query, onnxruntime" if fast else "encode_query (onnxruntime unavailable)", embedder.encode_query),
-        ("encode_query, sentence-transformers", lambda q: embedder.encode([q], progress=False)[0]),
+        ("encode_query, sentence-transformers", lambda q: embedder.encode_with_model([q], progress=False)[0]),
         ("FAISS search, pool 30, vector given", lambda q: retriever.dense(vector, 30)),
         ("BM25 tokenise + retrieve, pool 30", lambda q: retriever.lexical(q, 30)),
         ("RRF fusion of the two pools", lambda q: reciprocal_rank_fusion([dense, lexical])),
@@ -134,7 +134,7 @@ def bench_search(rounds: int) -> None:
     for name, call in parts:
         lat = latency(call, questions)
         rows.append([f"  part: {name}", lat.p50, lat.p95, lat.mean])
-    agreement = min(float(embedder.encode_query(q) @ embedder.encode([q], progress=False)[0]) for q in SEED_QUESTIONS)
+    agreement = min(float(embedder.encode_query(q) @ embedder.encode_with_model([q], progress=False)[0]) for q in SEED_QUESTIONS)
     print(f"\n(b) search latency on the seeds: {len(index.documents)} articles, {len(index)} chunks, "
           f"{len(questions)} queries ({len(SEED_QUESTIONS)} questions x {rounds} rounds), ms per query")
     print(table(["what", "p50 ms", "p95 ms", "mean ms"], rows))

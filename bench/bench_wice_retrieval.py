@@ -75,7 +75,7 @@ def main() -> None:
           f"ready in {time.perf_counter() - started:.0f} s")
 
     texts = [c.text for c in claims]
-    torch_vectors = embedder.encode(texts, progress=False)  # the plain sentence-transformers path
+    torch_vectors = embedder.encode_with_model(texts, progress=False)  # the plain sentence-transformers path
     fast_vectors = np.vstack([embedder.encode_query(t) for t in texts])
     agreement = np.sum(torch_vectors * fast_vectors, axis=1)
     np.save(OUT / f"wice_claims{suffix}.npy", torch_vectors)
