@@ -438,11 +438,27 @@ def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS) -> AppState:
     done = _step(f"index of {', '.join(map(str, settings.corpus or ()))}")
     index = open_index(settings, embedder, rebuild=True, progress=True)
     done()
-    done = _step("loading the web framework and the language model")
-    for thread in background:
-        thread.join()
+    done = _step("loading the language model and reading the articles")
+    background[1].join()
+    _warm_up(embedder, index)
+    done()
+    done = _step("loading the web framework")
+    background[0].join()
     done()
     return AppState(settings, embedder, index, uploads)
+
+
+PREPARE_UP_TO = 400  # chunks: a corpus this small is analysed whole at start-up (about a second per 100 chunks)
+
+
+def _warm_up(embedder: Embedder, index: Index) -> None:
+    """Loads the question encoder and, for a small corpus, analyses every sentence now rather than on the first question."""
+    from rag.answering import default_answerer
+    from rag.retrieval import Retriever
+
+    embedder.query_encoder  # noqa: B018  (loads the ONNX session)
+    if len(index) <= PREPARE_UP_TO:
+        default_answerer(Retriever(index, embedder)).prepare(index)
 
 
 def _import_gradio() -> None:
