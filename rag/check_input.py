@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.citations import CitedSentence, Evidence
+from rag.citations import CitedSentence
+from rag.records import Evidence
 from rag.errors import RagError
 
 if TYPE_CHECKING:

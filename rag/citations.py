@@ -19,7 +19,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +35,7 @@ from rag.claims import (
     name_found,
     words,
 )
+from rag.records import Evidence
 
 if TYPE_CHECKING:
     from rag.embedding import Embedder
@@ -52,19 +53,6 @@ _LIGHT_VERBS = {"be", "have", "do", "say", "make", "get"}
 
 # ---------------------------------------------------------------------------
 # Records
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A span of a document: ``index.documents[doc_id].text[start:end] == text``."""
-
-    doc_id: str
-    start: int
-    end: int
-    text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

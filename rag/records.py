@@ -42,6 +42,19 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A span of a document that supports a claim: ``documents[doc_id].text[start:end] == text``."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved span of a document; ``rank`` (1-based) is its citation label."""
 
