@@ -98,6 +98,9 @@ def build_bm25(texts: list[str]):
     """A bm25s retriever over the chunk texts (row i is chunk i)."""
     import bm25s
 
+    # bm25s sets its own logger to DEBUG, which would print build chatter through any root handler.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+
     retriever = bm25s.BM25()
     if texts:
         retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False), show_progress=False)
