@@ -32,8 +32,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-
-from rag.answer_analysis import Mention, QuestionInfo, SentenceInfo, analyse_question, sentences_in, words_match, fold
+from rag.answer_analysis import (
+    Mention,
+    QuestionInfo,
+    SentenceInfo,
+    analyse_question,
+    fold,
+    sentences_in,
+    words_match,
+)
 from rag.records import Answer, AnswerSentence, Citation, Passage
 from rag.validation import clean_question
 

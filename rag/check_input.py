@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.citations import CitedSentence
-from rag.records import Evidence
 from rag.errors import RagError
+from rag.records import Evidence
 
 if TYPE_CHECKING:
     from rag.index import Index

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from html import escape, unescape
 
-from rag.app_view import Span, answer_html, articles_html, emphasised, marked, report_html, streaming_html
+from rag.app_view import (
+    Span,
+    answer_html,
+    articles_html,
+    emphasised,
+    marked,
+    report_html,
+    streaming_html,
+)
 from rag.citations import CheckReport, Evidence, SentenceVerdict
 from rag.records import Answer, AnswerSentence, Citation, Document, Passage
 

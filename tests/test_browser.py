@@ -65,10 +65,11 @@ def _in_viewport(driver, element) -> bool:
 
 
 def test_ask_then_click_a_citation_shows_the_highlighted_span(browser, app_url, retriever, tmp_path):
-    from rag.answering import ask
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from rag.answering import ask
 
     expected = ask(QUESTION, retriever)
     assert not expected.abstained

@@ -21,7 +21,13 @@ import pytest
 from rag.answering import NO_ANSWER, ask, retrieve
 from rag.errors import RagError
 from rag.llm import LLMConfig
-from rag.llm_answering import LLMAnswerer, build_messages, missing_codes, parse_reply, stream_ask
+from rag.llm_answering import (
+    LLMAnswerer,
+    build_messages,
+    missing_codes,
+    parse_reply,
+    stream_ask,
+)
 
 SECRET = "sk-test-Zq81SECRETkey"
 INDIA = "How much was India's S-400 contract worth?"
