@@ -178,7 +178,10 @@ def _llm_config(args: argparse.Namespace):
     )
 
 
-def _add_llm_options(parser: argparse.ArgumentParser) -> None:
+def _add_answerer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--answerer", default=os.environ.get("RAG_ANSWERER", "extractive"),
+                        help="extractive (default; or $RAG_ANSWERER) or llm: an OpenAI-compatible model, "
+                        "verified sentence by sentence")
     group = parser.add_argument_group("LLM answerer (--answerer llm; any OpenAI-compatible server)")
     group.add_argument("--llm-url", help="API root, e.g. http://127.0.0.1:11434/v1 (default: $RAG_LLM_BASE_URL, else Ollama's)")
     group.add_argument("--llm-model", help="model name (default: $RAG_LLM_MODEL, else llama3.1)")
@@ -237,10 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         'document and character span. Example: rag ask "Which law lets the US penalise buyers of Russian arms?"',
     )
     ask.add_argument("question")
-    ask.add_argument("--answerer", default=os.environ.get("RAG_ANSWERER", "extractive"),
-                     help="extractive (default; or $RAG_ANSWERER) or llm: an OpenAI-compatible model, verified sentence by sentence")
     _add_retrieval_options(ask)
-    _add_llm_options(ask)
+    _add_answerer_options(ask)
     ask.set_defaults(func=cmd_ask)
 
     evaluate = commands.add_parser(
@@ -253,12 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--gold", help="gold questions (JSONL, see README)")
     evaluate.add_argument("--out", default="runs/latest", help="run folder to write (default runs/latest)")
     evaluate.add_argument("--split", choices=["dev", "test", "all"], default="all", help="which gold questions (default all)")
-    evaluate.add_argument("--answerer", default=os.environ.get("RAG_ANSWERER", "extractive"),
-                          help="answerer: extractive (default; or $RAG_ANSWERER) or llm")
     evaluate.add_argument("--compare", nargs=2, metavar=("OLD_DIR", "NEW_DIR"), help="compare two run folders")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_retrieval_options(evaluate)
-    _add_llm_options(evaluate)
+    _add_answerer_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
     serve = commands.add_parser(

@@ -33,24 +33,17 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_WAIT = 20.0  # seconds; a longer Retry-After is capped
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_number(name: str, default: float, kind: type = float) -> float:
+    """The number in environment variable ``name`` (``kind`` float or int), or ``default`` when unset."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        return float(value)
+        return kind(value)
     except ValueError:
-        raise RagError(f"{name}={value!r} is not a number: set it to seconds (e.g. {name}=30)") from None
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise RagError(f"{name}={value!r} is not a whole number: set it like {name}=2") from None
+        example = "30" if kind is float else "2"
+        raise RagError(f"{name}={value!r} is not a {'number' if kind is float else 'whole number'}: "
+                       f"set it like {name}={example}") from None
 
 
 def display_url(url: str) -> str:
@@ -110,8 +103,8 @@ class LLMConfig:
             "base_url": os.environ.get("RAG_LLM_BASE_URL") or DEFAULT_BASE_URL,
             "model": os.environ.get("RAG_LLM_MODEL") or DEFAULT_MODEL,
             "api_key": api_key,
-            "timeout": _env_float("RAG_LLM_TIMEOUT", DEFAULT_TIMEOUT),
-            "retries": _env_int("RAG_LLM_RETRIES", DEFAULT_RETRIES),
+            "timeout": _env_number("RAG_LLM_TIMEOUT", DEFAULT_TIMEOUT),
+            "retries": _env_number("RAG_LLM_RETRIES", DEFAULT_RETRIES, int),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
