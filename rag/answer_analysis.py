@@ -20,6 +20,7 @@ again costs nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -171,6 +172,19 @@ def _name_spans(sent) -> list[tuple[int, int]]:
     return spans
 
 
+def ancestors(token) -> Iterator:
+    """The token, its head, its head's head … up to the root of its tree.
+
+    Bounded by the length of the document: every walk up the parse goes through here, so a head
+    chain that never reaches a root, or reaches another sentence's root, cannot loop.
+    """
+    for _ in range(len(token.doc)):
+        yield token
+        if token.head.i == token.i:
+            return
+        token = token.head
+
+
 def clause_head(token) -> int:
     """Index of the head of the clause holding a token.
 
@@ -178,21 +192,20 @@ def clause_head(token) -> int:
     "China has S-400s, *while India … signed a $5 billion contract*"); complement and relative clauses
     stay with the clause they complete ("CAATSA says *that the US will impose sanctions*").
     """
-    while token.dep_ != "ROOT" and token.head.i != token.i:
-        if token.pos_ in ("VERB", "AUX") and token.dep_ in ("conj", "advcl", "parataxis"):
-            return token.i
-        token = token.head
+    for t in ancestors(token):
+        if t.dep_ == "ROOT" or t.head.i == t.i:
+            return t.i
+        if t.pos_ in ("VERB", "AUX") and t.dep_ in ("conj", "advcl", "parataxis"):
+            return t.i
     return token.i
 
 
 def _details(span) -> dict:
     """Verb, governor and clause of an entity span (by its syntactic root)."""
     root = span.root
-    verb = root
-    while verb.pos_ not in ("VERB", "AUX") and verb.head.i != verb.i:
-        verb = verb.head
+    verb = next((t for t in ancestors(root) if t.pos_ in ("VERB", "AUX")), None)
     governor = root.head if root.head.i != root.i and root.dep_ in ("nummod", "quantmod", "amod", "compound", "poss") else root
-    return {"verb": verb.lemma_.lower() if verb.pos_ in ("VERB", "AUX") else "",
+    return {"verb": verb.lemma_.lower() if verb is not None else "",
             "governor": governor.lemma_.lower(), "clause": clause_head(root)}
 
 
@@ -416,12 +429,27 @@ def _kind_and_labels(doc, wh) -> tuple[str | None, tuple[str, ...]]:
 
 
 def _clause_of(token, root) -> int:
-    """Index of the coordinated clause holding the token (0: the main clause)."""
-    while token.i != root.i:
-        if token.dep_ == "conj" and token.head.i == root.i and token.pos_ in ("VERB", "AUX"):
-            return token.i
-        token = token.head
+    """Index of the coordinated clause holding the token (0: the main clause, or a token outside root's tree)."""
+    for t in ancestors(token):
+        if t.i == root.i:
+            return 0
+        if t.dep_ == "conj" and t.head.i == root.i and t.pos_ in ("VERB", "AUX"):
+            return t.i
     return 0
+
+
+def _question_sentence(doc):
+    """The sentence that asks: the first with a wh-word and a question mark, else the first with a
+    wh-word, else the first with a question mark, else the last. The others give context
+    ("Gas prices hit a record this week. How much does a gallon cost?")."""
+    sentences = list(doc.sents)
+    for wanted in (lambda s: _wh_token(s) is not None and "?" in s.text,
+                   lambda s: _wh_token(s) is not None,
+                   lambda s: "?" in s.text):
+        found = next((s for s in sentences if wanted(s)), None)
+        if found is not None:
+            return found
+    return sentences[-1]
 
 
 def _folded_names(tokens) -> list[str]:
@@ -430,25 +458,35 @@ def _folded_names(tokens) -> list[str]:
 
 @lru_cache(maxsize=1024)
 def analyse_question(question: str) -> QuestionInfo:
-    """The type, content words and focus names of a question."""
-    doc = nlp()(question)
+    """The type, content words and focus names of a question.
+
+    The question's structure (type, wh-clause, type noun, coordinated parts) comes from the sentence
+    that asks; content words and names come from every sentence, so a context sentence still counts.
+    """
+    full = nlp()(question)
+    if not len(full):
+        return QuestionInfo(question, None, (), frozenset(), (), (), english=False)
+    asking = _question_sentence(full)
+    doc = asking.as_doc()  # one sentence: every token's head chain ends at its root
     wh = _wh_token(doc)
     kind, expected = _kind_and_labels(doc, wh)
     content = frozenset(
         t.lemma_.lower()
-        for t in doc
+        for t in full
         if t.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "PROPN", "NUM")
         and not t.is_stop
         and t.lemma_.lower() not in LIGHT_LEMMAS
         and any(ch.isalnum() for ch in t.text)
     )
-    # Names in the clause of the wh-word constrain the answer; others only need support.
-    root = wh.sent.root if wh is not None else doc[:].root
+    # Names in the clause of the wh-word constrain the answer; others (and the context's) only need support.
+    root = doc[:].root
     wh_clause = _clause_of(wh, root) if wh is not None else 0
     slot, other = [], []
     for t in doc:
         for name in _folded_names([t]):
             (slot if _clause_of(t, root) == wh_clause else other).append(name)
+    context = [t for t in full if not asking.start <= t.i < asking.end]
+    other += _folded_names(context)
     # "Who is the president of X?": the role must be stated; "What is the value of X?": a MONEY entity stands for it.
     type_noun, roles, defined, plural = None, (), None, False
     if wh is not None and wh.lower_ in ("which", "what", "whose", "who"):
@@ -466,7 +504,7 @@ def analyse_question(question: str) -> QuestionInfo:
             defined = fold(noun.text)
             kind = "define"
             expected = ()
-    alphabetic = [t for t in doc if t.is_alpha]
+    alphabetic = [t for t in full if t.is_alpha]
     english = bool(alphabetic) and sum(t.is_stop or t.lower_ in WH_WORDS for t in alphabetic) > 0
     return QuestionInfo(
         text=question,
@@ -481,7 +519,7 @@ def analyse_question(question: str) -> QuestionInfo:
         defined=defined,
         plural=plural,
         year=type_noun in ("year", "decade", "century"),
-        acronyms=frozenset(acronym(e.text.split()) for e in doc.ents if len(e.text.split()) > 1) - {""},
+        acronyms=frozenset(acronym(e.text.split()) for e in full.ents if len(e.text.split()) > 1) - {""},
         clauses=_clauses(doc, root),
     )
 

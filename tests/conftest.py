@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import signal
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,3 +49,27 @@ def retriever(seed_index, embedder):
 @pytest.fixture(scope="session")
 def seed_documents(seed_index):
     return seed_index.documents
+
+
+class Hung(Exception):
+    """Raised inside a call that ran past its time limit (see ``time_limit``)."""
+
+
+@contextmanager
+def time_limit(seconds: float, what: str = "the call"):
+    """Fails the test when the block runs longer than ``seconds`` instead of letting it hang the suite.
+
+    A SIGALRM interrupts pure-Python loops in the main thread, where pytest runs tests; this guards
+    against hangs and is no speed assertion (the limits are far above normal times).
+    """
+
+    def interrupt(signum, frame):
+        raise Hung(f"{what} did not finish within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
