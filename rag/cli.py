@@ -85,10 +85,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise RagError("give a gold file with --gold FILE, or two run folders with --compare OLD NEW")
     from rag.answerers import answerer_for
     from rag.citations import CitationChecker
-    from rag.eval_run import run_evaluation, run_manifest, write_run
+    from rag.eval_run import run_evaluation, run_folder, run_manifest, write_run
     from rag.evaluation import load_gold
 
     questions = load_gold(args.gold, args.split)  # validated whole before anything runs
+    run_folder(args.out)  # so is --out: a run never replaces what the user made
     retriever = _retriever(args)
     answerer = answerer_for(args.answerer, retriever, _llm_config(args))
     checker = CitationChecker(retriever.index, retriever.embedder)

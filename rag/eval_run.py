@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from rag.retrieval import Retriever
 
 RETRIEVAL_DEPTH = 10  # passages retrieved for recall@10, whatever k the answerer gets
+# Everything a run writes; a folder holding anything else is the user's and is never replaced.
+RUN_FILES = ("results.jsonl", "metrics.json", "report.md", "scores.png", "risk_coverage.png", "latency.png")
 
 
 @dataclass
@@ -154,13 +156,52 @@ def run_evaluation(
     return results, aggregate.metrics()
 
 
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a run of `rag eval` and nothing else (so replacing it loses nothing)."""
+    names = {p.name for p in folder.iterdir()}
+    if not {"metrics.json", "results.jsonl"} <= names or not names <= set(RUN_FILES):
+        return False
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(metrics, dict) and "run" in metrics
+
+
+def run_folder(out_dir: str | Path) -> Path:
+    """Where a run may be written: a new folder, an empty one, or an earlier run folder (replaced whole).
+
+    Raises RagError, before anything runs, for a file, a folder that holds anything else, or the current
+    folder (or one above it): a run never deletes or renames what the user made.
+    """
+    given = Path(out_dir).expanduser()
+    out = given.resolve()
+    here = Path.cwd().resolve()
+    if out.exists() and not out.is_dir():
+        raise RagError(f"--out {given} is a file, not a folder: give a new folder for the run, e.g. runs/NAME")
+    if out == here or out in here.parents:
+        raise RagError(f"--out {given} is the current folder or holds it: give a new folder for the run, e.g. runs/NAME")
+    if out.is_dir():
+        names = sorted(p.name for p in out.iterdir())
+        if names and not is_run_folder(out):
+            others = sorted(set(names) - set(RUN_FILES)) or names
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise RagError(f"--out {given} already holds {shown}, which `rag eval` did not write: "
+                           "give a new or empty folder, or an earlier run folder to replace")
+    return out
+
+
 def write_run(
     out_dir: Path, results: list[QuestionResult], metrics: dict[str, Any], manifest: dict[str, Any]
 ) -> Path:
-    """Writes results.jsonl, metrics.json, report.md and plots into out_dir, replacing it whole."""
+    """Writes results.jsonl, metrics.json, report.md and plots into out_dir (see ``run_folder``).
+
+    The run is written to a hidden folder beside out_dir and then moved into place, so an
+    interrupted run leaves the earlier one as it was.
+    """
     from rag.eval_report import write_report
 
-    out_dir = Path(out_dir)
+    out_dir = run_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -169,17 +210,26 @@ def write_run(
                 out.write(json.dumps(result.row, ensure_ascii=False) + "\n")
         (staging / "metrics.json").write_text(json.dumps(clean_floats({**metrics, "run": manifest}), indent=2, ensure_ascii=False))
         write_report(staging, results, metrics, manifest)
-        if out_dir.exists():
-            retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.rename(out_dir, retired)
-            os.rename(staging, out_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, out_dir)
+        _swap_in(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out_dir
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    """Moves the finished run into place; an earlier run (or an empty folder) there is replaced."""
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    os.rename(out_dir, retired)
+    try:
+        os.rename(staging, out_dir)
+    except BaseException:
+        os.rename(retired, out_dir)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def run_manifest(

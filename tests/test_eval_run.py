@@ -97,3 +97,78 @@ def test_a_malformed_gold_line_stops_the_run_before_anything_is_written(tmp_path
     assert code == 2
     assert "line 2" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and not (tmp_path / "idx").exists()
+
+
+# ---------------------------------------------------------------------------
+# --out never destroys what the user made
+
+
+@pytest.fixture
+def eval_cli(seed_settings, tmp_path, capsys, monkeypatch):
+    """Runs `rag eval` on the small gold set over the seed index; returns (exit code, stderr)."""
+    from rag.cli import main
+
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps(g) for g in SMALL_GOLD) + "\n")
+    monkeypatch.chdir(tmp_path)
+
+    def run(out: str) -> tuple[int, str]:
+        code = main(["eval", "--gold", str(gold), "--out", out, "--index", str(seed_settings.index_dir),
+                     "--no-rebuild", "--quiet"])
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_refuses_a_folder_of_other_files_and_leaves_it_untouched(eval_cli, tmp_path):
+    folder = tmp_path / "thesis"
+    (folder / "chapters").mkdir(parents=True)
+    (folder / "notes.txt").write_text("my notes")
+    (folder / "chapters" / "one.md").write_text("# Chapter one")
+    before = _files(folder)
+    code, err = eval_cli(str(folder))
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert "notes.txt" in err and "new or empty folder" in err
+    assert _files(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gold.jsonl", "thesis"]  # no staging left behind
+
+
+def test_out_refuses_a_file_and_never_renames_it(eval_cli, tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("keep me")
+    code, err = eval_cli(str(target))
+    assert code == 2 and "is a file" in err and err.count("\n") == 1
+    assert target.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gold.jsonl", "results.txt"]
+
+
+def test_out_dot_is_a_one_line_error(eval_cli, tmp_path):
+    code, err = eval_cli(".")
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gold.jsonl"]
+
+
+def test_out_replaces_a_previous_run_and_fills_an_empty_folder(eval_cli, tmp_path):
+    from rag.eval_run import RUN_FILES
+
+    assert eval_cli("runs/base")[0] == 0
+    first = _files(tmp_path / "runs" / "base")
+    assert set(first) == set(RUN_FILES)
+    assert eval_cli("runs/base")[0] == 0  # a run folder is replaced whole
+    assert set(_files(tmp_path / "runs" / "base")) == set(RUN_FILES)
+    (tmp_path / "empty").mkdir()
+    assert eval_cli("empty")[0] == 0
+    assert set(_files(tmp_path / "empty")) == set(RUN_FILES)
+    assert not [p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
+
+
+def test_out_refuses_a_run_folder_that_also_holds_notes(eval_cli, tmp_path):
+    assert eval_cli("runs/base")[0] == 0
+    (tmp_path / "runs" / "base" / "my-analysis.md").write_text("what I concluded")
+    code, err = eval_cli("runs/base")
+    assert code == 2 and "my-analysis.md" in err
+    assert (tmp_path / "runs" / "base" / "my-analysis.md").read_text() == "what I concluded"
