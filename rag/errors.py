@@ -15,3 +15,11 @@ class IndexMismatchError(RagError):
 
 class CorpusError(RagError):
     """The corpus could not be read (nothing usable in the given paths)."""
+
+
+class IndexDamagedError(RagError):
+    """The index on disk cannot be read whole; ``manifest`` is its manifest when that part is readable."""
+
+    def __init__(self, message: str, manifest: dict | None = None):
+        super().__init__(message)
+        self.manifest = manifest

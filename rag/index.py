@@ -4,6 +4,17 @@ Layout: ``index_dir/CURRENT`` names the live generation folder
 (``index_dir/gen-…/``). A build writes a new generation beside the live one and
 then replaces ``CURRENT`` in one atomic rename, so a build that fails half-way
 leaves the previous index untouched and usable.
+
+Concurrency: one build at a time per index folder (``index_dir/.lock``, a
+``filelock`` lock that dies with its process); a second build waits for it, up
+to ``Settings.lock_timeout``. Readers resolve ``CURRENT`` once and read the whole
+generation into memory while holding a shared ``flock`` on its manifest; a build
+removes an old generation only when it can take that lock exclusively, so it
+never deletes a generation while someone reads it.
+
+A damaged index (a file missing, truncated or swapped, a manifest that does not
+parse) is rebuilt only from the corpus its own manifest names, never from a
+default; without a readable manifest the fix is `rag ingest PATHS`.
 """
 
 from __future__ import annotations
@@ -16,8 +27,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from importlib import metadata
@@ -26,9 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: generations are not pinned (see pinned_generation)
+    fcntl = None
+
 from rag.chunking import chunk_document
-from rag.corpus import corpus_fingerprint, load_corpus
-from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.corpus import corpus_fingerprint, load_corpus, load_document
+from rag.errors import IndexDamagedError, IndexMismatchError, IndexMissingError, RagError
 from rag.records import Chunk, Document
 from rag.settings import TOKENIZER_NAME, ChunkSettings, Settings
 
@@ -39,6 +56,9 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
+LOCK = ".lock"
+MANIFEST = "manifest.json"
+PIN_RETRIES = 5  # times a reader re-reads CURRENT when a build swapped generations under it
 # Approximate search is an inverted file (IVF) over exact vectors: on two cores it builds
 # in minutes where HNSW takes far longer for 1M chunks, and it meets the latency and recall
 # targets (bench/README.md). nlist = IVF_LISTS_PER_SQRT * sqrt(chunks), the usual 4-16 sqrt(N).
@@ -149,12 +169,18 @@ class Index:
     # -- persistence -----------------------------------------------------
 
     def save(self, index_dir: Path) -> Path:
-        """Writes a new generation and makes it the live one in one atomic step."""
+        """Writes a new generation and makes it the live one in one atomic step.
+
+        The caller holds the writer lock (``writer_lock``); ``ingest`` and ``open_index`` do.
+        """
         import faiss
 
-        index_dir.mkdir(parents=True, exist_ok=True)
         generation = index_dir / f"gen-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
+        except OSError as exc:
+            raise _cannot_write(index_dir, exc) from None
         try:
             with open(staging / "documents.jsonl", "w", encoding="utf-8") as out:
                 for doc in self.documents.values():
@@ -166,7 +192,9 @@ class Index:
             np.save(staging / "vectors.npy", self.vectors)
             faiss.write_index(self.faiss, str(staging / "faiss.index"))
             self.bm25.save(str(staging / "bm25"))
-            (staging / "manifest.json").write_text(json.dumps(self.manifest, indent=2))
+            # Sizes of the files, so a truncated or swapped file is noticed before it is parsed.
+            self.manifest = {**self.manifest, "files": _file_sizes(staging)}
+            (staging / MANIFEST).write_text(json.dumps(self.manifest, indent=2))
             os.rename(staging, generation)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -180,44 +208,236 @@ class Index:
 
     @classmethod
     def load(cls, index_dir: Path) -> Index:
-        """Reads the live generation of ``index_dir``."""
+        """Reads the live generation of ``index_dir`` whole, pinned so that no build deletes it meanwhile.
+
+        Raises IndexMissingError when there is no index, IndexDamagedError (with the manifest when it is
+        readable) when any part is missing, unreadable or does not match the rest.
+        """
+        with pinned_generation(index_dir) as generation:
+            return cls._read(index_dir, generation)
+
+    @classmethod
+    def _read(cls, index_dir: Path, generation: Path) -> Index:
         import bm25s
         import faiss
 
-        pointer = index_dir / CURRENT
-        if not pointer.is_file():
-            raise IndexMissingError(f"no index in {index_dir}: run `rag ingest` to build one")
-        generation = index_dir / pointer.read_text().strip()
+        manifest = _read_manifest(index_dir, generation)
+
+        def damaged(reason: str) -> IndexDamagedError:
+            return IndexDamagedError(f"the index in {index_dir} is damaged ({reason})", manifest)
+
+        for name, size in (manifest.get("files") or {}).items():
+            path = generation / name
+            if not path.is_file():
+                raise damaged(f"{name} is missing")
+            if path.stat().st_size != size:
+                raise damaged(f"{name} is {path.stat().st_size:,} bytes, the manifest says {size:,}")
+        # Whatever a damaged file makes the readers raise (FAISS, numpy, JSON, bm25s), it means damage.
+        part = "documents.jsonl"
         try:
-            manifest = json.loads((generation / "manifest.json").read_text())
             documents = {}
-            with open(generation / "documents.jsonl", encoding="utf-8") as lines:
+            with open(generation / part, encoding="utf-8") as lines:
                 for line in lines:
                     doc = Document(**json.loads(line))
                     documents[doc.id] = doc
+            part = "chunks.jsonl"
             chunks = []
-            with open(generation / "chunks.jsonl", encoding="utf-8") as lines:
+            with open(generation / part, encoding="utf-8") as lines:
                 for line in lines:
                     doc_id, chunk_id, start, end = json.loads(line)
-                    chunks.append(Chunk(doc_id, chunk_id, start, end, documents[doc_id].text[start:end]))
-            vectors = np.load(generation / "vectors.npy")
-            faiss_index = faiss.read_index(str(generation / "faiss.index"))
-            if hasattr(faiss_index, "nprobe"):
-                faiss_index.nprobe = IVF_NPROBE  # search-time settings are not stored in the file
-            if hasattr(faiss_index, "hnsw"):
-                faiss_index.hnsw.efSearch = HNSW_EF_SEARCH
-            bm25 = bm25s.BM25.load(str(generation / "bm25"))
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise RagError(f"the index in {index_dir} is damaged ({exc}): run `rag ingest` to rebuild it") from None
-        if manifest.get("format") != FORMAT_VERSION:
-            raise IndexMismatchError(f"the index in {index_dir} has an old format: run `rag ingest` to rebuild it")
+                    text = documents[doc_id].text
+                    if not 0 <= start < end <= len(text):
+                        raise ValueError(f"chunk {doc_id}#{chunk_id} lies outside its document")
+                    chunks.append(Chunk(doc_id, chunk_id, start, end, text[start:end]))
+            part = "vectors.npy"
+            vectors = np.load(generation / part)
+            part = "faiss.index"
+            faiss_index = faiss.read_index(str(generation / part))
+            part = "bm25"
+            bm25 = bm25s.BM25.load(str(generation / part))
+        except Exception as exc:  # noqa: BLE001
+            raise damaged(f"{part} cannot be read: {_first_line(exc)}") from None
+        dimension = manifest["embedder"].get("dimension")
+        if len(chunks) != manifest["chunks"]:
+            raise damaged(f"chunks.jsonl holds {len(chunks)} chunks, the manifest says {manifest['chunks']}")
+        if vectors.ndim != 2 or vectors.shape != (len(chunks), dimension or vectors.shape[1]):
+            raise damaged(f"vectors.npy holds {vectors.shape} vectors for {len(chunks)} chunks of dimension {dimension}")
+        if faiss_index.ntotal != len(chunks) or faiss_index.d != vectors.shape[1]:
+            raise damaged(f"faiss.index holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "
+                          f"not {len(chunks)} of dimension {vectors.shape[1]}: it belongs to another index")
+        if bm25.scores.get("num_docs") != len(chunks):
+            raise damaged(f"bm25 holds {bm25.scores.get('num_docs')} chunks, not {len(chunks)}")
+        if isinstance(faiss_index, faiss.IndexFlat) and len(chunks):
+            # Same count and dimension is not enough: the vectors themselves must be this index's.
+            rows = sorted({0, len(chunks) - 1})
+            if not all(np.allclose(faiss_index.reconstruct(i), vectors[i], atol=1e-6) for i in rows):
+                raise damaged("faiss.index holds other vectors than vectors.npy: it belongs to another index")
+        if hasattr(faiss_index, "nprobe"):
+            faiss_index.nprobe = IVF_NPROBE  # search-time settings are not stored in the file
+        if hasattr(faiss_index, "hnsw"):
+            faiss_index.hnsw.efSearch = HNSW_EF_SEARCH
         return cls(documents, chunks, vectors, manifest, generation, faiss_index, bm25)
 
 
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _file_sizes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
+    """The manifest of a generation, checked for the fields the index needs; IndexDamagedError otherwise."""
+    try:
+        manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexDamagedError(f"the index in {index_dir} is damaged ({MANIFEST} cannot be read: {_first_line(exc)})") from None
+    problem = None
+    if not isinstance(manifest, dict):
+        problem = f"{MANIFEST} is not a JSON object"
+    elif manifest.get("format") != FORMAT_VERSION:
+        problem = f"it has format {manifest.get('format')!r}, not {FORMAT_VERSION}"
+    elif not isinstance(manifest.get("corpus"), dict) or not isinstance(manifest["corpus"].get("paths"), list) \
+            or not all(isinstance(p, str) for p in manifest["corpus"]["paths"]):
+        problem = f"{MANIFEST} does not name its corpus"
+    elif not isinstance(manifest.get("embedder"), dict) or not isinstance(manifest.get("chunks"), int) \
+            or not isinstance(manifest.get("faiss"), dict):
+        problem = f"{MANIFEST} lacks the embedder, chunk count or FAISS type"
+    if problem:
+        raise IndexDamagedError(f"the index in {index_dir} is damaged ({problem})")
+    return manifest
+
+
+def _read_current(index_dir: Path) -> str:
+    """The name of the live generation, from ``CURRENT``."""
+    try:
+        return (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        if index_dir.is_dir() and any(p.name.startswith("gen-") for p in index_dir.iterdir()):
+            raise IndexDamagedError(f"the index in {index_dir} is damaged ({CURRENT} is missing)") from None
+        raise IndexMissingError(f"no index in {index_dir}: run `rag ingest PATHS` to build one") from None
+    except (OSError, ValueError) as exc:
+        raise IndexDamagedError(f"the index in {index_dir} is damaged ({CURRENT} cannot be read: {_first_line(exc)})") from None
+
+
+@contextmanager
+def pinned_generation(index_dir: Path) -> Iterator[Path]:
+    """The live generation folder, pinned for the block: no build deletes it while it is read.
+
+    The pin is a shared ``flock`` on the generation's manifest (readers need no write access); a build
+    removes an old generation only under an exclusive lock on the same file. When a build swapped
+    generations between reading ``CURRENT`` and pinning, ``CURRENT`` is read again.
+    """
+    for _ in range(PIN_RETRIES):
+        name = _read_current(index_dir)
+        if not name or "/" in name or name.startswith("."):
+            raise IndexDamagedError(f"the index in {index_dir} is damaged ({CURRENT} holds {name!r}, not a generation)")
+        generation = index_dir / name
+        pin = _pin(generation / MANIFEST)
+        if pin is None:
+            if _read_current(index_dir) != name:
+                continue  # a build replaced it meanwhile: read the new one
+            raise IndexDamagedError(f"the index in {index_dir} is damaged ({CURRENT} names {name}, which is missing)")
+        try:
+            yield generation
+        finally:
+            os.close(pin)
+        return
+    raise IndexDamagedError(f"the index in {index_dir} is damaged (its generation kept changing while it was read)")
+
+
+def _pin(manifest: Path) -> int | None:
+    """A file descriptor holding a shared lock on a generation's manifest, or None when it is gone."""
+    try:
+        fd = os.open(manifest, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    if fcntl is None:  # no flock on this system: nothing to pin with
+        return fd
+    fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a build renames the generation away (a moment)
+    try:
+        still_there = os.path.samestat(os.fstat(fd), os.stat(manifest))
+    except FileNotFoundError:
+        still_there = False
+    if not still_there:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _take_for_removal(generation: Path) -> bool:
+    """Moves an old generation aside for deletion, unless a reader has it pinned (then it stays)."""
+    manifest = generation / MANIFEST
+    try:
+        fd = os.open(manifest, os.O_RDONLY)
+    except FileNotFoundError:
+        fd = None  # a generation without a manifest cannot be read, so nobody pins it
+    try:
+        if fd is not None and fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+        os.rename(generation, generation.with_name(f".removing-{generation.name}"))
+        return True
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def _remove_old_generations(index_dir: Path, keep: str) -> None:
+    """Deletes generations nobody reads and staging left by builds that died (the writer lock is held)."""
     for child in index_dir.iterdir():
-        if child.is_dir() and child.name != keep and (child.name.startswith("gen-") or child.name.startswith(".building-")):
-            shutil.rmtree(child, ignore_errors=True)
+        if not child.is_dir() or child.name == keep:
+            continue
+        if child.name.startswith("gen-"):
+            if not _take_for_removal(child):
+                log.debug("kept %s: a reader has it open", child)
+                continue
+            child = child.with_name(f".removing-{child.name}")
+        elif not child.name.startswith((".building-", ".removing-")):
+            continue
+        shutil.rmtree(child, ignore_errors=True)
+
+
+def _cannot_write(index_dir: Path, exc: OSError) -> RagError:
+    return RagError(f"cannot write to the index folder {index_dir} ({exc.strerror or exc}): give a writable "
+                    "folder with --index (or $RAG_INDEX), or use --no-rebuild to answer from the index as it is")
+
+
+@contextmanager
+def writer_lock(index_dir: Path, timeout: float) -> Iterator[None]:
+    """Holds the index folder's writer lock: one build at a time, across processes.
+
+    A second build waits up to ``timeout`` seconds, then fails with a message naming the folder. The lock
+    is released when its holder ends, however it ends.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(index_dir / LOCK)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("another `rag ingest` is updating the index in %s: waiting for it (up to %g s)", index_dir, timeout)
+            lock.acquire(timeout=timeout)
+        # The lock file may exist in a folder that no longer takes new files: find out before building.
+        tempfile.NamedTemporaryFile(dir=index_dir, prefix=".probe-").close()
+    except Timeout:
+        raise RagError(f"another `rag ingest` (or the app adding articles) is updating the index in {index_dir} "
+                       f"and has not finished within {timeout:g} s: try again when it has (waiting longer: "
+                       "RAG_LOCK_TIMEOUT=SECONDS)") from None
+    except OSError as exc:
+        if lock.is_locked:
+            lock.release()
+        raise _cannot_write(index_dir, exc) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # ---------------------------------------------------------------------------
@@ -246,7 +466,8 @@ def make_manifest(
         "tokenizer": TOKENIZER_NAME,
         "chunking": chunking.to_dict(),
         "corpus": {
-            "paths": [str(p) for p in corpus_paths],
+            # Absolute: a relative path would name another folder when read from elsewhere.
+            "paths": [os.path.abspath(p) for p in corpus_paths],
             "fingerprint": corpus_fingerprint(documents),
             "documents": len(documents),
         },
@@ -363,51 +584,104 @@ def mismatch(manifest: dict[str, Any], embedder: Embedder, settings: Settings, d
     return None
 
 
-def corpus_paths_for(settings: Settings, manifest: dict[str, Any] | None) -> tuple[Path, ...]:
-    """The configured corpus: explicit settings first, then what the index was built from, then seeds/."""
+def manifest_corpus(manifest: dict[str, Any]) -> tuple[Path, ...]:
+    """The corpus paths an index's manifest names (made absolute when built: see ``make_manifest``)."""
+    return tuple(Path(p) for p in manifest["corpus"]["paths"])
+
+
+def configured_corpus(settings: Settings) -> tuple[Path, ...]:
+    """The corpus to index: the configured one, else the one the index in ``settings.index_dir`` was built
+    from, else seeds/ when that folder holds no index at all.
+
+    Raises RagError naming `rag ingest PATHS` when the folder holds an index whose manifest cannot say
+    which articles it was built from: guessing would replace the user's index with another corpus.
+    """
     if settings.corpus:
         return settings.corpus
-    if manifest and manifest.get("corpus", {}).get("paths"):
-        return tuple(Path(p) for p in manifest["corpus"]["paths"])
+    try:
+        with pinned_generation(settings.index_dir) as generation:
+            manifest, damage = _read_manifest(settings.index_dir, generation), None
+    except IndexMissingError:
+        manifest, damage = None, None
+    except IndexDamagedError as exc:
+        manifest, damage = None, exc
+    return _corpus_for(settings, manifest, damage)
+
+
+def _corpus_for(settings: Settings, manifest: dict[str, Any] | None, damage: IndexDamagedError | None) -> tuple[Path, ...]:
+    if settings.corpus:
+        return settings.corpus
+    if manifest is not None:
+        return manifest_corpus(manifest)
+    if damage is not None:
+        raise RagError(f"{damage}: it does not say which articles it was built from; run `rag ingest PATHS` "
+                       "with your article folders or files to rebuild it")
     return (Path("seeds"),)
 
 
-def ingest(
-    settings: Settings, embedder: Embedder | None = None, progress: bool | None = None
-) -> tuple[Index, BuildReport]:
-    """Builds or updates the index for the configured corpus and makes it live."""
-    from rag.embedding import default_embedder
-
-    embedder = embedder or default_embedder()
-    previous = _load_if_usable(settings.index_dir)
-    paths = corpus_paths_for(settings, previous.manifest if previous else None)
-    documents = load_corpus(paths)
-    index, report = build_index(documents, embedder, settings, previous, paths, progress)
-    path = index.save(settings.index_dir)
-    return index, BuildReport(**{**report.__dict__, "path": path})
-
-
-def _load_if_usable(index_dir: Path) -> Index | None:
+def _inspect(index_dir: Path) -> tuple[Index | None, dict[str, Any] | None, IndexDamagedError | None]:
+    """(the index, its manifest, why it is unusable): (None, None, None) when the folder holds no index."""
     try:
-        return Index.load(index_dir)
-    except RagError as exc:
-        if not isinstance(exc, IndexMissingError):
-            log.warning("%s; building a new one", exc)
-        return None
+        index = Index.load(index_dir)
+    except IndexMissingError:
+        return None, None, None
+    except IndexDamagedError as damage:
+        return None, damage.manifest, damage
+    return index, index.manifest, None
 
 
-def open_index(settings: Settings, embedder: Embedder | None = None, rebuild: bool = True, progress: bool | None = None) -> Index:
-    """The index for the configured corpus, rebuilt (incrementally) when it is missing or stale.
+def ingest(
+    settings: Settings, embedder: Embedder | None = None, progress: bool | None = None,
+    extra: Iterable[Path] = (),
+) -> tuple[Index, BuildReport]:
+    """Builds or updates the index for the configured corpus (see ``configured_corpus``) and makes it live.
 
-    With ``rebuild=False`` a stale or mismatched index raises an error naming the fix instead.
+    ``extra`` files are indexed with the corpus without being part of it (an upload being added: it
+    moves into the corpus once the index that holds it is live). A damaged index is rebuilt from the
+    corpus its manifest names; one that cannot name it is an error naming `rag ingest PATHS`.
     """
     from rag.embedding import default_embedder
 
     embedder = embedder or default_embedder()
-    index = _load_if_usable(settings.index_dir)
-    paths = corpus_paths_for(settings, index.manifest if index else None)
-    documents = load_corpus(paths) if all(p.exists() for p in paths) else None
-    if index is not None:
+    with writer_lock(settings.index_dir, settings.lock_timeout):
+        previous, manifest, damage = _inspect(settings.index_dir)
+        paths = _corpus_for(settings, manifest, damage)
+        if damage is not None:
+            log.warning("%s: rebuilding it from %s", damage, ", ".join(map(str, paths)))
+        documents = load_corpus(paths)
+        if extra:
+            by_id = {d.id: d for d in documents}
+            for path in extra:
+                by_id.update((d.id, d) for d in load_document(path))
+            documents = list(by_id.values())
+        index, report = build_index(documents, embedder, settings, previous, paths, progress)
+        path = index.save(settings.index_dir)
+    return index, replace(report, path=path)
+
+
+def open_index(settings: Settings, embedder: Embedder | None = None, rebuild: bool = True, progress: bool | None = None) -> Index:
+    """The index for the configured corpus, rebuilt (incrementally) when it is missing, stale or damaged.
+
+    A damaged index is rebuilt only from its own corpus (its manifest) or the configured one, never
+    from a default. With ``rebuild=False`` anything but a usable index raises an error naming the fix.
+    """
+    from rag.embedding import default_embedder
+
+    embedder = embedder or default_embedder()
+    index, manifest, damage = _inspect(settings.index_dir)
+    if damage is not None:
+        fix = "rag ingest" if settings.corpus or manifest is not None else "rag ingest PATHS"
+        if not rebuild:
+            raise IndexDamagedError(f"{damage}: run `{fix}` to rebuild it", manifest)
+        paths = _corpus_for(settings, manifest, damage)
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise RagError(f"{damage}, and its articles are gone ({', '.join(map(str, missing))}): "
+                           "run `rag ingest PATHS` with your article folders or files to rebuild it")
+        log.warning("%s: rebuilding it from %s", damage, ", ".join(map(str, paths)))
+    elif index is not None:
+        paths = settings.corpus or manifest_corpus(index.manifest)
+        documents = load_corpus(paths) if all(p.exists() for p in paths) else None
         reason = mismatch(index.manifest, embedder, settings, documents)
         if reason is None:
             return index
@@ -416,9 +690,10 @@ def open_index(settings: Settings, embedder: Embedder | None = None, rebuild: bo
                 f"the index in {settings.index_dir} does not fit: {reason}; run `rag ingest` to rebuild it"
             )
         log.warning("the index in %s is stale (%s): updating it", settings.index_dir, reason)
-    elif not rebuild or documents is None:
-        raise IndexMissingError(f"no index in {settings.index_dir}: run `rag ingest PATHS` to build one")
-    index, report = build_index(documents, embedder, settings, index, paths, progress)
-    index.save(settings.index_dir)
+    else:
+        paths = _corpus_for(settings, None, None)
+        if not rebuild or not all(p.exists() for p in paths):
+            raise IndexMissingError(f"no index in {settings.index_dir}: run `rag ingest PATHS` to build one")
+    index, report = ingest(replace(settings, corpus=paths), embedder, progress)
     log.warning("index updated: %s", report.summary())
     return index

