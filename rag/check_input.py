@@ -188,8 +188,11 @@ def sentences_from_record(answer: dict[str, Any], index: Index) -> list[CitedSen
             if not isinstance(citation, dict):
                 raise RagError(f"citation {position} of sentence {number} is not an object with doc_id, start, end, text")
             label = citation.get("passage_rank") or position
-            labels.append(int(label))
-            if n_passages and not 1 <= int(label) <= n_passages:
+            if isinstance(label, bool) or not isinstance(label, int):
+                raise RagError(f"citation {position} of sentence {number} has passage_rank {label!r}: it must be "
+                               "the whole number of a passage (1, 2, …) or null")
+            labels.append(label)
+            if n_passages and not 1 <= label <= n_passages:
                 problems.append(f"citation [{label}] is out of range: there are {n_passages} passages")
                 continue
             target = _record_citation(citation, label, index)

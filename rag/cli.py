@@ -14,6 +14,24 @@ import sys
 from pathlib import Path
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(value: str) -> int:
+    """An argparse type: a whole number from 1 up."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 up, not {value!r}")
+    return number
+
+
 def _settings(args: argparse.Namespace, corpus: list[str] | None = None):
     from dataclasses import replace
 
@@ -200,14 +218,14 @@ def _add_index_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     _add_index_options(parser)
-    parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    parser.add_argument("-k", type=_positive_int, default=5, help="number of passages (default 5)")
     parser.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="hybrid", help="default hybrid")
     parser.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rag",
         description="Grounded question answering over a news corpus: answers cite the passages they come from.",
     )
@@ -292,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rag` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a one-line argument error (exit code 2)
+        return exit_.code if isinstance(exit_.code, int) else 0
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",

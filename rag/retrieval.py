@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from rag.errors import RagError
 from rag.index import bm25_tokens
 from rag.records import Passage
 
@@ -80,7 +81,7 @@ class Retriever:
     def search(self, question: str, k: int = 5, mode: Mode | None = None) -> list[Passage]:
         """The k best passages, ranked 1..k, without repeating text across overlapping chunks."""
         if k < 1:
-            raise ValueError("k must be at least 1")
+            raise RagError(f"k must be at least 1, not {k}: ask for one passage or more")
         ranked = self.ranked(question, k * 3, mode)
         passages: list[Passage] = []
         shown: dict[str, list[tuple[int, int]]] = {}

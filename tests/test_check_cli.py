@@ -67,3 +67,15 @@ def test_bad_input_exits_2_with_one_line(run, tmp_path, content):
 def test_missing_file_exits_2(run, tmp_path):
     code, _, err = run(str(tmp_path / "nope.md"))
     assert code == 2 and "no file" in err
+
+
+@pytest.mark.parametrize("rank", ["x", 1.5, [1], True])
+def test_answer_json_with_a_passage_rank_that_is_no_number_exits_2(run, tmp_path, rank):
+    path = tmp_path / "answer.json"
+    path.write_text(json.dumps({"sentences": [{"text": "Cairo bought 76 percent of its arms from the US.",
+                                               "citations": [{"doc_id": ARMS, "start": 0, "end": 10, "text": "x",
+                                                              "passage_rank": rank}]}],
+                                "passages": []}))
+    code, out, err = run(str(path))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "passage_rank" in err and err.count("\n") == 1

@@ -81,6 +81,13 @@ def test_a_second_ingest_reuses_every_article(workdir, run):
         (["search", "   "], "question is empty"),
         (["search", "x" * 5000], "characters long"),
         (["ingest", "no-such-folder"], "does not exist"),
+        (["search", "Who is Omar Lamrani?", "-k", "0"], "argument -k: must be a whole number from 1"),
+        (["search", "Who is Omar Lamrani?", "-k", "-3"], "argument -k: must be a whole number from 1"),
+        (["search", "Who is Omar Lamrani?", "-k", "many"], "argument -k: must be a whole number from 1"),
+        (["ask", "Who is Omar Lamrani?", "-k", "0"], "argument -k: must be a whole number from 1"),
+        (["eval", "--gold", "eval/seeds_gold.jsonl", "-k", "0"], "argument -k: must be a whole number from 1"),
+        (["ask"], "the following arguments are required: question"),
+        (["serve", "--port", "http"], "invalid int value"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(workdir, run, args, message):
@@ -93,3 +100,12 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(workdir, run, args, mess
 def test_searching_without_an_index_or_corpus_names_the_fix(tmp_path, run):
     result = run("search", "anything", "--index", str(tmp_path / "none"), cwd=tmp_path)
     assert result.returncode == 2 and "rag ingest" in result.stderr
+
+
+def test_the_library_refuses_k_below_one_in_one_line(retriever):
+    from rag.answering import ask
+    from rag.errors import RagError
+
+    for call in (lambda: retriever.search("Who is Omar Lamrani?", k=0), lambda: ask("Who is Omar Lamrani?", retriever, k=-3)):
+        with pytest.raises(RagError, match="k must be at least 1"):
+            call()
