@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from rag.sentences import _merge_fragments, nlp, paragraph_spans
+from rag.sentences import _merge_fragments, analysis_spans, nlp
 
 # Entity labels that can answer each question type, best first.
 PERSON_LIKE = ("PERSON", "ORG", "NORP", "GPE")
@@ -275,8 +275,9 @@ def _appositives(sent, offset: int) -> list[tuple[str, int, int]]:
 
 
 @lru_cache(maxsize=8192)
-def _analyse_paragraph(doc_id: str, text: str, p_start: int, p_end: int) -> tuple[SentenceInfo, ...]:
-    """The sentences of one paragraph of a document (cached: keyed by the paragraph's own text)."""
+def _analyse_piece(doc_id: str, text: str, p_start: int, p_end: int) -> tuple[SentenceInfo, ...]:
+    """The sentences of one paragraph (or piece of a long one, see ``rag.sentences.analysis_spans``) of a
+    document (cached: keyed by its own text and place)."""
     del doc_id  # part of the cache key only, with the offsets: the same text at another place is another entry
     parsed = nlp()(text)
     spans = []
@@ -310,8 +311,10 @@ def _analyse_paragraph(doc_id: str, text: str, p_start: int, p_end: int) -> tupl
     return tuple(infos)
 
 
+# Bounded repeats (a law name has at most a dozen words): with open-ended ones, a long run of capitalised
+# words without a law head took time growing as the square of its length.
 _LAW_WITH_ACRONYM = re.compile(
-    r"(?:[A-Z][\w’'-]*\s+(?:(?:of|for|through|and|the|on|to|in)\s+)*)+(?:"
+    r"(?:[A-Z][\w’'-]*\s+(?:(?:of|for|through|and|the|on|to|in)\s+){0,3}){1,12}(?:"
     + "|".join(h.title() for h in sorted(LAW_HEADS))
     + r")\s*\(([A-Z][A-Za-z]{1,11})\)"
 )
@@ -333,10 +336,10 @@ def sentences_in(doc_id: str, doc_text: str, start: int, end: int) -> list[Sente
     """Analysed sentences of ``doc_text`` that lie wholly inside [start, end)."""
     found = []
     aliases = _law_acronyms(doc_text)
-    for p_start, p_end in paragraph_spans(doc_text):
+    for p_start, p_end in analysis_spans(doc_text):
         if p_end <= start or p_start >= end:
             continue
-        for info in _analyse_paragraph(doc_id, doc_text[p_start:p_end], p_start, p_end):
+        for info in _analyse_piece(doc_id, doc_text[p_start:p_end], p_start, p_end):
             if info.start >= start and info.end <= end:
                 found.append(_with_aliases(replace(info, doc_id=doc_id), aliases))
     return found

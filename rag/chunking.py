@@ -10,6 +10,7 @@ at least one. A sentence longer than a chunk is cut at word boundaries.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -50,12 +51,14 @@ def _split_long(text: str, start: int, end: int, max_tokens: int) -> list[tuple[
     return pieces
 
 
-def _units(text: str, max_tokens: int, fits: Callable[[str], bool] | None) -> list[tuple[int, int, int]]:
+def _units(
+    text: str, max_tokens: int, fits: Callable[[str], bool] | None, on_progress: Callable[[int], object] | None = None
+) -> list[tuple[int, int, int]]:
     """(start, end, tokens) of each sentence, long sentences cut into pieces that fit."""
     units = []
-    pending = [(start, end, max_tokens) for start, end in sentence_spans(text)]
+    pending = deque((start, end, max_tokens) for start, end in sentence_spans(text, on_progress))
     while pending:
-        start, end, limit = pending.pop(0)
+        start, end, limit = pending.popleft()
         tokens = count_tokens(text[start:end])
         if tokens <= limit and (fits is None or fits(text[start:end]) or limit <= 8):
             units.append((start, end, tokens))
@@ -66,7 +69,7 @@ def _units(text: str, max_tokens: int, fits: Callable[[str], bool] | None) -> li
         if len(pieces) == 1:
             units.append((start, end, tokens))  # a single word: nothing left to cut
             continue
-        pending[:0] = [(s, e, limit) for s, e in pieces]
+        pending.extendleft(reversed([(s, e, limit) for s, e in pieces]))
     return units
 
 
@@ -74,6 +77,7 @@ def chunk_document(
     doc: Document,
     settings: ChunkSettings = ChunkSettings(),
     fits: Callable[[str], bool] | None = None,
+    on_progress: Callable[[int], object] | None = None,
 ) -> list[Chunk]:
     """Cuts ``doc`` into chunks.
 
@@ -82,11 +86,13 @@ def chunk_document(
         settings: chunk size and overlap in tiktoken tokens.
         fits: optional check that a chunk fits the embedder's own input limit;
             a chunk that does not is shortened by whole sentences.
+        on_progress: called with the number of characters read as sentence analysis goes
+            (they add up to ``len(doc.text)``), for a progress bar on long documents.
     """
     if settings.overlap_tokens >= settings.max_tokens:
         raise ValueError("chunk overlap must be smaller than the chunk size")
     text = doc.text
-    units = _units(text, settings.max_tokens, fits)
+    units = _units(text, settings.max_tokens, fits, on_progress)
     chunks: list[Chunk] = []
     i = 0
     while i < len(units):

