@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
     parser.add_argument("--corpus", nargs="*", help="article folders or files (default: the index's corpus, else seeds/)")
     parser.add_argument("--uploads", default=str(DEFAULT_UPLOADS), help=f"folder for uploaded articles (default {DEFAULT_UPLOADS})")
+    parser.add_argument("--max-upload-mb", help="largest file the app accepts, in MB (default: $RAG_MAX_UPLOAD_MB, else 5)")
     return parser
 
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         forwarded += ["--index", args.index]
     if args.corpus:
         forwarded += ["--corpus", *args.corpus]
+    if args.max_upload_mb:
+        forwarded += ["--max-upload-mb", args.max_upload_mb]
     return rag_main(forwarded)
 
 

@@ -32,6 +32,17 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _positive_number(value: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {value!r}")
+    return number
+
+
 def _settings(args: argparse.Namespace, corpus: list[str] | None = None):
     from dataclasses import replace
 
@@ -181,7 +192,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from rag.webapp import serve
 
-    serve(_settings(args, args.corpus), host=args.host, port=args.port, uploads=Path(args.uploads))
+    serve(_settings(args, args.corpus), host=args.host, port=args.port, uploads=Path(args.uploads),
+          max_upload_mb=args.max_upload_mb)
     return 0
 
 
@@ -289,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     serve.add_argument("--corpus", nargs="*", help="article folders or files (default: the index's corpus, else seeds/)")
     serve.add_argument("--uploads", default="corpus/uploads", help="folder for uploaded articles (default corpus/uploads)")
+    serve.add_argument("--max-upload-mb", type=_positive_number, metavar="MB",
+                       help="largest file the app accepts (default: $RAG_MAX_UPLOAD_MB, else 5)")
     _add_index_options(serve)
     serve.set_defaults(func=cmd_serve)
 

@@ -257,7 +257,10 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     for path in map(Path, paths):
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in SUFFIXES and not child.name.startswith("."):
+                # Hidden files and folders are not articles (uploads waiting to be indexed live in one).
+                if any(part.startswith(".") for part in child.relative_to(path).parts):
+                    continue
+                if child.is_file() and child.suffix.lower() in SUFFIXES:
                     yield child
         elif path.is_file():
             yield path

@@ -44,7 +44,7 @@ except ImportError:  # not POSIX: generations are not pinned (see pinned_generat
     fcntl = None
 
 from rag.chunking import chunk_document
-from rag.corpus import corpus_fingerprint, load_corpus, load_document, progress_bar
+from rag.corpus import corpus_fingerprint, load_corpus, progress_bar
 from rag.errors import IndexDamagedError, IndexMismatchError, IndexMissingError, RagError
 from rag.records import Chunk, Document
 from rag.settings import TOKENIZER_NAME, ChunkSettings, Settings
@@ -654,13 +654,14 @@ def _inspect(index_dir: Path) -> tuple[Index | None, dict[str, Any] | None, Inde
 
 def ingest(
     settings: Settings, embedder: Embedder | None = None, progress: bool | None = None,
-    extra: Iterable[Path] = (),
+    extra: Iterable[Document] = (),
 ) -> tuple[Index, BuildReport]:
     """Builds or updates the index for the configured corpus (see ``configured_corpus``) and makes it live.
 
-    ``extra`` files are indexed with the corpus without being part of it (an upload being added: it
-    moves into the corpus once the index that holds it is live). A damaged index is rebuilt from the
-    corpus its manifest names; one that cannot name it is an error naming `rag ingest PATHS`.
+    ``extra`` documents are indexed with the corpus (replacing any with the same id) without being read
+    from it: an upload being added, whose file moves into the corpus once the index holding it is live.
+    A damaged index is rebuilt from the corpus its manifest names; one that cannot name it is an error
+    naming `rag ingest PATHS`.
     """
     from rag.embedding import default_embedder
 
@@ -672,10 +673,7 @@ def ingest(
             log.warning("%s: rebuilding it from %s", damage, ", ".join(map(str, paths)))
         documents = load_corpus(paths, progress=progress)
         if extra:
-            by_id = {d.id: d for d in documents}
-            for path in extra:
-                by_id.update((d.id, d) for d in load_document(path))
-            documents = list(by_id.values())
+            documents = list({**{d.id: d for d in documents}, **{d.id: d for d in extra}}.values())
         index, report = build_index(documents, embedder, settings, previous, paths, progress)
         path = index.save(settings.index_dir)
     return index, replace(report, path=path)

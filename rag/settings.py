@@ -39,14 +39,14 @@ def env_number(name: str, default: float, kind: type = float) -> float:
                        f"set it like {name}={example}") from None
 
 
-def env_seconds(name: str, default: float) -> float:
-    """A duration in seconds from the environment; RagError when it is not a positive number."""
+def env_positive(name: str, default: float) -> float:
+    """A number above 0 from the environment (seconds, megabytes); RagError naming the variable otherwise."""
     from rag.errors import RagError
 
-    seconds = env_number(name, default)
-    if not seconds > 0:
-        raise RagError(f"{name}={seconds:g} is not a positive number of seconds: set it like {name}=30")
-    return seconds
+    number = env_number(name, default)
+    if not number > 0:
+        raise RagError(f"{name}={number:g} is not a number above 0: set it like {name}=30")
+    return number
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Settings:
     approximate_above: int = 100_000
     rrf_k: int = 60
     # How long a build waits for another build of the same index folder to finish (``RAG_LOCK_TIMEOUT``).
-    lock_timeout: float = field(default_factory=lambda: env_seconds("RAG_LOCK_TIMEOUT", 600.0))
+    lock_timeout: float = field(default_factory=lambda: env_positive("RAG_LOCK_TIMEOUT", 600.0))
 
     def with_corpus(self, paths: list[str | Path] | None) -> Settings:
         """The same settings with another corpus, when paths are given."""

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from rag.citations import CheckReport
     from rag.embedding import Embedder
     from rag.index import BuildReport, Index
-    from rag.records import Answer
+    from rag.records import Answer, Document
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ DEFAULT_PORT = 7860
 DEFAULT_UPLOADS = Path("corpus") / "uploads"
 EXAMPLES_FILE = ROOT / "eval" / "seeds_gold.jsonl"
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm")
+DEFAULT_MAX_UPLOAD_MB = 5.0  # per file; news articles are kilobytes, and a big file holds the indexer for long
+PENDING = ".pending-"  # hidden folder in the uploads where files wait until the index that holds them is live
 MAX_K = 20
 # Model work (embedding, spaCy, the answerer's and checker's caches) runs one request at a time: the
 # caches are plain OrderedDicts, and on a 2-core machine parallel requests would only contend for cores.
@@ -92,25 +94,37 @@ def example_questions(index: Index, path: Path = EXAMPLES_FILE, limit: int = 5) 
 
 @dataclass(frozen=True)
 class Upload:
-    """An uploaded file that passed validation: where it came from and the name it gets in the corpus."""
+    """An uploaded file that passed validation: where it came from, the name it gets in the corpus and the
+    articles read from it."""
 
     source: Path
     name: str
-    doc_ids: tuple[str, ...]
+    documents: tuple[Document, ...]
+
+
+def max_upload_mb() -> float:
+    """The upload size limit per file in MB (``RAG_MAX_UPLOAD_MB``, default 5)."""
+    from rag.settings import env_positive
+
+    return env_positive("RAG_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)
 
 
 class AppState:
     """The loaded models and the live index; every handler goes through it.
 
-    Readers take a snapshot of (index, retriever, checker) under the lock, so an upload that swaps the
-    index never leaves a request holding half of the old one and half of the new.
+    Readers take a snapshot of (index, retriever, checker) under a short lock, so an upload that swaps
+    the index never leaves a request holding half of the old one and half of the new; corpus changes
+    take another lock, so asking goes on while an upload is indexed.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder, index: Index, uploads: Path):
+    def __init__(self, settings: Settings, embedder: Embedder, index: Index, uploads: Path,
+                 max_upload_bytes: int | None = None):
         self.settings = settings
         self.embedder = embedder
         self.uploads = uploads
+        self.max_upload_bytes = max_upload_bytes or int(max_upload_mb() * 1_000_000)
         self._lock = threading.RLock()
+        self._changing = threading.Lock()
         self._set_index(index)
 
     def _set_index(self, index: Index) -> None:
@@ -192,6 +206,9 @@ class AppState:
             if path.suffix.lower() not in UPLOAD_SUFFIXES:
                 problems.append(f"{name} is not a .txt, .md or .html file")
                 continue
+            if path.is_file() and path.stat().st_size > self.max_upload_bytes:
+                problems.append(f"{name} is larger than the {self.max_upload_bytes / 1_000_000:g} MB limit per file")
+                continue
             try:
                 documents = load_document(path)
             except (ValueError, OSError) as exc:
@@ -206,7 +223,8 @@ class AppState:
                 problems.append(f"{name}: an article with id '{taken[0] if taken else path.stem}' is already in the corpus (rename the file)")
                 continue
             names.add(name.lower())
-            accepted.append(Upload(path, name, tuple(d.id for d in documents)))
+            # The articles as the corpus will hold them: read from the uploads folder from now on.
+            accepted.append(Upload(path, name, tuple(replace(d, source=str(self.uploads / name)) for d in documents)))
         if problems:
             raise RagError("nothing was added: " + "; ".join(problems))
         if not accepted:
@@ -214,43 +232,43 @@ class AppState:
         return accepted
 
     def add_files(self, files: Sequence[str | Path], progress: Callable[[float, str], None] | None = None) -> BuildReport:
-        """Validates, copies into the uploads folder and updates the index incrementally.
+        """Validates the files, indexes them with the corpus, and moves them into the uploads folder once
+        the index that holds them is live.
 
-        All or nothing: a bad file, or a failed build, leaves the corpus folder and the index as they were.
+        All or nothing: a bad file, a failed build, or the app stopping half-way leaves the corpus folder
+        and the index as they were (files wait in a hidden folder, which the next start clears).
         """
         from rag.index import ingest
 
         note = progress or (lambda fraction, message: None)
-        with self._lock:  # one corpus change at a time; readers keep using the old snapshot meanwhile
+        with self._changing:  # one corpus change at a time; readers keep using the current snapshot
             note(0.05, "checking the files")
             uploads = self.validate(files)
             self.uploads.mkdir(parents=True, exist_ok=True)
-            backup = Path(tempfile.mkdtemp(prefix=".replaced-", dir=self.uploads))
-            written: list[Path] = []
+            pending = Path(tempfile.mkdtemp(prefix=PENDING, dir=self.uploads))
             try:
                 for upload in uploads:
-                    target = self.uploads / upload.name
-                    if target.exists():
-                        shutil.copy2(target, backup / upload.name)
-                    staging = self.uploads / f".{upload.name}.part"
-                    shutil.copyfile(upload.source, staging)
-                    os.replace(staging, target)
-                    written.append(target)
+                    shutil.copyfile(upload.source, pending / upload.name)
                 note(0.2, f"indexing {len(uploads)} file(s)")
-                index, report = ingest(self.settings, self.embedder, progress=progress is not None)
-            except BaseException:
-                for target in written:
-                    saved = backup / target.name
-                    if saved.exists():
-                        os.replace(saved, target)
-                    else:
-                        target.unlink(missing_ok=True)
-                raise
+                documents = [d for upload in uploads for d in upload.documents]
+                index, report = ingest(self.settings, self.embedder, progress=progress is not None, extra=documents)
+                for upload in uploads:  # the index holding them is live: now they are part of the corpus
+                    os.replace(pending / upload.name, self.uploads / upload.name)
             finally:
-                shutil.rmtree(backup, ignore_errors=True)
+                shutil.rmtree(pending, ignore_errors=True)
             note(0.95, "loading the new index")
             self._set_index(index)
         return report
+
+
+def discard_interrupted_uploads(uploads: Path) -> None:
+    """Removes files an earlier run was still indexing when it stopped: they never reached the corpus."""
+    if not uploads.is_dir():
+        return
+    for folder in uploads.glob(f"{PENDING}*"):
+        names = ", ".join(sorted(p.name for p in folder.iterdir())) if folder.is_dir() else folder.name
+        log.warning("discarded an upload that was interrupted before it was indexed: %s", names or "(empty)")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -380,8 +398,9 @@ def build_app(state: AppState, examples: Sequence[str] = ()) -> gr.Blocks:
             with gr.Accordion("Report JSON", open=False):
                 report_json = gr.JSON(label="Check report")
         with gr.Tab("Corpus"):
-            gr.Markdown(f"Add articles (.txt, .md, .html). They are saved in `{state.uploads}` and indexed at once; "
-                        "a file that cannot be read is refused and the index stays as it was.")
+            gr.Markdown(f"Add articles (.txt, .md, .html), at most {state.max_upload_bytes / 1_000_000:g} MB per file. "
+                        f"They are indexed at once and then saved in `{state.uploads}`; a file that cannot be read "
+                        "is refused and the index stays as it was.")
             files = gr.File(file_count="multiple", file_types=list(UPLOAD_SUFFIXES), label="Articles")
             add_button = gr.Button("Add to the corpus", variant="primary")
             upload_status = gr.HTML()
@@ -395,7 +414,9 @@ def build_app(state: AppState, examples: Sequence[str] = ()) -> gr.Blocks:
         check_button.click(check, [check_text], [report_view, report_json], api_name="check", **pipeline)
         last.click(lambda record: json.dumps(record, ensure_ascii=False, indent=1) if record else "",
                    [answer_json], [check_text], queue=False, api_visibility="private")
-        add_button.click(upload, [files], [upload_status, article_list], api_name="upload", **pipeline)
+        # Its own queue: indexing an upload never holds up questions.
+        add_button.click(upload, [files], [upload_status, article_list], api_name="upload",
+                         concurrency_id="corpus", concurrency_limit=1)
         app.load(articles, None, [article_list], api_name="articles")
     return app
 
@@ -411,12 +432,16 @@ def _step(message: str) -> Callable[[], None]:
     return lambda: print(f" {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
 
-def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS) -> AppState:
-    """Loads the models and the index of the configured corpus plus ``uploads``, building it when missing or stale."""
+def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS, max_upload_mb: float | None = None) -> AppState:
+    """Loads the models and the index of the configured corpus plus ``uploads``, building it when missing or stale.
+
+    ``max_upload_mb``: the upload size limit per file (default ``RAG_MAX_UPLOAD_MB``, else 5).
+    """
     from rag.embedding import default_embedder
     from rag.index import open_index
 
     settings = app_settings(settings, uploads)
+    discard_interrupted_uploads(uploads)
     # Gradio and spaCy load in the background while torch and the model load here: start-up is mostly
     # imports, and part of each (file reads, native library loading) overlaps with the others.
     background = [threading.Thread(target=target, daemon=True) for target in (_import_gradio, _load_spacy)]
@@ -436,7 +461,7 @@ def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS) -> AppState:
     done = _step("loading the web framework")
     background[0].join()
     done()
-    return AppState(settings, embedder, index, uploads)
+    return AppState(settings, embedder, index, uploads, int(max_upload_mb * 1_000_000) if max_upload_mb else None)
 
 
 PREPARE_UP_TO = 400  # chunks: a corpus this small is analysed whole at start-up (about a second per 100 chunks)
@@ -475,6 +500,7 @@ def start(state: AppState, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -
     app.launch(
         server_name=host, server_port=port, share=False, inbrowser=False, quiet=True, show_error=True,
         prevent_thread_lock=True, css=app_view.CSS, footer_links=["api"],
+        max_file_size=state.max_upload_bytes,  # the server stops reading a bigger upload
         theme=gr.themes.Default(font=THEME_FONTS, font_mono=["ui-monospace", "monospace"]),
     )
     return app
@@ -482,10 +508,10 @@ def start(state: AppState, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -
 
 def serve(
     settings: Settings | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-    uploads: Path = DEFAULT_UPLOADS, block: bool = True,
+    uploads: Path = DEFAULT_UPLOADS, block: bool = True, max_upload_mb: float | None = None,
 ) -> gr.Blocks:
     """Loads the models and index (building it when missing or stale), then serves the app on ``host:port``."""
-    state = load_state(settings or Settings(), uploads)
+    state = load_state(settings or Settings(), uploads, max_upload_mb)
     done = _step("starting the web server")
     app = start(state, host, port)
     done()

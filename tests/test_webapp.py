@@ -158,3 +158,109 @@ def test_upload_updates_the_index_incrementally(client, app_env, tmp_path):
     assert record["sentences"][0]["citations"][0]["doc_id"] == "ferry"
     # Incremental: the seed articles were reused, only the new one embedded.
     assert "2 articles reused" in message and "added 1, changed 0, removed 0" in message
+
+
+# ---------------------------------------------------------------------------
+# Uploads: a size limit, nothing half-added, a start that survives a bad upload
+
+
+def test_an_upload_over_the_size_limit_is_refused_and_the_page_states_the_limit(client, app_env, tmp_path):
+    import httpx
+
+    from rag.errors import RagError
+
+    state, url = app_env
+    limit_mb = state.max_upload_bytes / 1_000_000
+    assert f"at most {limit_mb:g} MB per file" in httpx.get(url + "config").text
+    big = tmp_path / "big.txt"
+    big.write_text(NEW_ARTICLE * (state.max_upload_bytes // len(NEW_ARTICLE) + 1))
+    # The server stops reading an upload at the limit, whoever sends it …
+    with open(big, "rb") as handle:
+        response = httpx.post(client.upload_url, files=[("files", ("big.txt", handle))])
+    assert response.status_code == 413
+    # … and the app refuses such a file from any caller.
+    with pytest.raises(RagError, match=rf"big.txt is larger than the {limit_mb:g} MB limit"):
+        state.validate([big])
+
+
+def test_asking_goes_on_while_an_upload_is_being_indexed(client, app_env, tmp_path, monkeypatch):
+    import threading
+
+    import rag.index
+    from gradio_client import handle_file
+
+    from .conftest import time_limit
+
+    state, _ = app_env
+    indexing, release = threading.Event(), threading.Event()
+    real_ingest = rag.index.ingest
+
+    def slow_ingest(*args, **kwargs):
+        indexing.set()
+        release.wait(timeout=120)
+        return real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(rag.index, "ingest", slow_ingest)
+    article = tmp_path / "slowferry.txt"
+    article.write_text(NEW_ARTICLE.replace("Valletta", "Mdina"))
+    upload = client.submit([handle_file(article)], api_name="/upload")
+    try:
+        assert indexing.wait(timeout=60)
+        with time_limit(60, "asking while an upload is indexed"):
+            _, record = _ask(client, INDIA)
+        assert "5 billion" in record["short_answer"] and not upload.done()
+    finally:
+        release.set()
+    message, _ = upload.result(timeout=120)
+    assert "added slowferry" in message
+
+
+def _state_for(corpus, embedder, tmp_path):
+    from rag.webapp import load_state
+
+    settings = replace(Settings(), corpus=(corpus,), index_dir=tmp_path / "index")
+    return load_state(settings, tmp_path / "uploads")
+
+
+def test_an_upload_cut_off_by_a_crash_never_enters_the_corpus(tmp_path, embedder):
+    """The app dies (kill -9, power cut) while the upload is being indexed: the file is not in the corpus,
+    and the next start comes up with the corpus as it was."""
+    import os
+
+    import rag.index
+
+    shutil.copytree(ROOT / "seeds", tmp_path / "corpus")
+    state = _state_for(tmp_path / "corpus", embedder, tmp_path)
+    article = tmp_path / "ferry.txt"
+    article.write_text(NEW_ARTICLE)
+    child = os.fork()
+    if child == 0:  # the app, killed in the middle of indexing the upload
+        rag.index.ingest = lambda *args, **kwargs: os._exit(9)
+        state.add_files([article])
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.WEXITSTATUS(status) == 9
+    assert [p.name for p in (tmp_path / "uploads").iterdir() if not p.name.startswith(".")] == []
+    restarted = _state_for(tmp_path / "corpus", embedder, tmp_path)
+    assert "ferry" not in restarted.index.documents and len(restarted.index.documents) == 2
+    assert list((tmp_path / "uploads").iterdir()) == []  # what the crash left behind is cleared at start
+
+
+def test_a_start_with_unusable_uploads_still_comes_up(tmp_path, embedder, monkeypatch, caplog):
+    import logging
+
+    from rag.sentences import nlp
+
+    shutil.copytree(ROOT / "seeds", tmp_path / "corpus")
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "photo.txt").write_bytes(b"\x89PNG\x00\x00\x01binary")
+    (uploads / "ferry.txt").write_text(NEW_ARTICLE)
+    # A paragraph longer than spaCy takes in one go (its limit lowered to keep this test quick).
+    for full in (True, False):
+        monkeypatch.setattr(nlp(full), "max_length", 30_000)
+    (uploads / "runon.txt").write_text("Minutes Of The Meeting\n\n" + "The board met and agreed. " * 1_500)
+    with caplog.at_level(logging.WARNING):
+        state = _state_for(tmp_path / "corpus", embedder, tmp_path)
+    assert {"ferry", "runon"} <= set(state.index.documents) and "photo" not in state.index.documents
+    assert "photo.txt" in caplog.text
