@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from rag.budget import check_time_budget
 from rag.sentences import _merge_fragments, analysis_spans, nlp
 
 # Entity labels that can answer each question type, best first.
@@ -339,6 +340,7 @@ def sentences_in(doc_id: str, doc_text: str, start: int, end: int) -> list[Sente
     for p_start, p_end in analysis_spans(doc_text):
         if p_end <= start or p_start >= end:
             continue
+        check_time_budget()
         for info in _analyse_piece(doc_id, doc_text[p_start:p_end], p_start, p_end):
             if info.start >= start and info.end <= end:
                 found.append(_with_aliases(replace(info, doc_id=doc_id), aliases))

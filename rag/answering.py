@@ -41,6 +41,7 @@ from rag.answer_analysis import (
     sentences_in,
     words_match,
 )
+from rag.budget import check_time_budget
 from rag.records import Answer, AnswerSentence, Citation, Passage
 from rag.validation import clean_question
 
@@ -194,6 +195,7 @@ class ExtractiveAnswerer:
         q = analyse_question(question)
         found: list[tuple[SentenceInfo, Passage]] = []
         for p in passages:
+            check_time_budget()
             doc = index.documents[p.doc_id]
             found += [(s, p) for s in sentences_in(p.doc_id, doc.text, p.start, p.end)]
         if not found:
@@ -396,4 +398,6 @@ def ask(question: str, retriever: Retriever, answerer: Answerer | None = None, k
     if not passages:
         empty = Answer(question, (), (), abstained=True, answerer=answerer.name)
         return abstain(empty, threshold, "no passage matches the question")
-    return apply_abstention(answerer.answer(question, passages, retriever.index), threshold)
+    answer = answerer.answer(question, passages, retriever.index)
+    check_time_budget()  # an answer finished after the budget ran out is not shown either
+    return apply_abstention(answer, threshold)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.budget import check_time_budget
 from rag.citations import CitedSentence
 from rag.errors import RagError
 from rag.records import Evidence
@@ -103,6 +104,7 @@ def resolve(ref: SourceRef, index: Index) -> Evidence | str:
         return f"source [{ref.label}] gives neither a quote nor a span"
     candidates = [ref.doc_id] if ref.doc_id else list(documents)
     for doc_id in candidates:
+        check_time_budget()  # a quote without a document id is looked for in every article
         text = documents[doc_id].text
         found = locate_quote(text, ref.quote)
         if found:

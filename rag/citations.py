@@ -35,6 +35,7 @@ from rag.claims import (
     name_found,
     words,
 )
+from rag.budget import check_time_budget
 from rag.records import Evidence
 
 if TYPE_CHECKING:
@@ -296,6 +297,7 @@ class LexicalEmbeddingJudge:
         missing = [t for t, facts in found.items() if facts is None]
         # Evidence needs lemmas only: the parser and NER are the slow parts of the pipeline.
         for text, doc in zip(missing, self.nlp.pipe(missing, disable=["parser", "ner"])):
+            check_time_budget()
             lemmas = tuple(t.lemma_.lower() for t in doc)
             lowers = [t.lower_ for t in doc]
             terms = frozenset(lemmas) | frozenset(lowers) | frozenset(self.stemmer.stemWords(lowers))
@@ -524,6 +526,7 @@ class CitationChecker:
         return [w for w, _ in self._window_parts(evidence)]
 
     def _supports(self, claim: str, cited: Sequence[Evidence]) -> tuple[float, Evidence | None, tuple[str, ...]]:
+        check_time_budget()
         windows = [w for e in cited for w in self._window_parts(e)]
         kept = prefilter(claim, [w.text for w, _ in windows])
         context = "\n\n".join(e.text for e in cited) if len(kept) < len(windows) else None
@@ -609,6 +612,7 @@ class CitationChecker:
             prepare([item.text for item in items], list(dict.fromkeys(parts)))
         verdicts, supported, precise, total = [], 0, 0, 0
         for item in items:
+            check_time_budget()
             verdict = self.check_sentence(item, propose=propose)
             verdicts.append(verdict)
             joint = verdict.verdict == "supported"

@@ -51,6 +51,8 @@ def _settings(args: argparse.Namespace, corpus: list[str] | None = None):
     settings = Settings().with_corpus(corpus)
     if getattr(args, "index", None):
         settings = replace(settings, index_dir=Path(args.index))
+    if getattr(args, "time_budget", None):
+        settings = replace(settings, time_budget=args.time_budget)
     if getattr(args, "chunk_tokens", None) or getattr(args, "overlap_tokens", None):
         default = ChunkSettings()
         settings = replace(
@@ -84,10 +86,13 @@ def _retriever(args: argparse.Namespace):
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from rag.budget import time_budget
     from rag.validation import clean_question
 
     question = clean_question(args.question)
-    passages = _retriever(args).search(question, k=args.k)
+    retriever = _retriever(args)
+    with time_budget(_settings(args).time_budget, "the search"):
+        passages = retriever.search(question, k=args.k)
     if args.json:
         print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
         return 0
@@ -122,9 +127,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     retriever = _retriever(args)
     answerer = answerer_for(args.answerer, retriever, _llm_config(args))
     checker = CitationChecker(retriever.index, retriever.embedder)
-    results, metrics = run_evaluation(questions, retriever, answerer, checker, k=args.k, progress=not args.quiet)
+    budget = _settings(args).time_budget
+    results, metrics = run_evaluation(questions, retriever, answerer, checker, k=args.k, progress=not args.quiet,
+                                      time_budget=budget)
     manifest = run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split, answerer)
     out = write_run(Path(args.out), results, metrics, manifest)
+    if metrics["timed_out"]:
+        print(f"warning: {metrics['timed_out']} questions ran out of their time budget of {budget:g} s "
+              "(counted as abstentions; see results.jsonl)", file=sys.stderr)
     print(format_summary(metrics))
     print(f"\nwrote {out}/results.jsonl, metrics.json, report.md")
     return 0
@@ -133,9 +143,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.answerers import answerer_for
     from rag.answering import ask
+    from rag.budget import time_budget
 
     retriever = _retriever(args)
-    answer = ask(args.question, retriever, answerer_for(args.answerer, retriever, _llm_config(args)), k=args.k)
+    answerer = answerer_for(args.answerer, retriever, _llm_config(args))
+    with time_budget(_settings(args).time_budget, "the question"):
+        answer = ask(args.question, retriever, answerer, k=args.k)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -172,6 +185,7 @@ def _print_removed(answer) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from rag.budget import time_budget
     from rag.check_input import parse_check_input, read_input
     from rag.citations import CitationChecker
     from rag.embedding import default_embedder
@@ -184,7 +198,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     index = open_index(settings, embedder, rebuild=not args.no_rebuild)
     retriever = None if args.no_propose else Retriever(index, embedder, rrf_k=settings.rrf_k)
     checker = CitationChecker(index, embedder, retriever=retriever)
-    report = checker.check_answer(parse_check_input(raw, index), propose=not args.no_propose)
+    with time_budget(settings.time_budget, "the check"):
+        report = checker.check_answer(parse_check_input(raw, index), propose=not args.no_propose)
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else report.table())
     return 0 if report.ok else 1
 
@@ -228,6 +243,11 @@ def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap-tokens", type=int, help="overlap between chunks in tokens (default 40)")
 
 
+def _add_time_budget_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--time-budget", type=_positive_number, metavar="SECONDS",
+                        help=f"stop {what} after this long (default: $RAG_TIME_BUDGET, else 120)")
+
+
 def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     _add_index_options(parser)
     parser.add_argument("-k", type=_positive_int, default=5, help="number of passages (default 5)")
@@ -262,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("question")
     _add_retrieval_options(search)
+    _add_time_budget_option(search, "the search")
     search.set_defaults(func=cmd_search)
 
     ask = commands.add_parser(
@@ -272,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("question")
     _add_retrieval_options(ask)
+    _add_time_budget_option(ask, "the question")
     _add_answerer_options(ask)
     ask.set_defaults(func=cmd_ask)
 
@@ -289,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_retrieval_options(evaluate)
     _add_answerer_options(evaluate)
+    _add_time_budget_option(evaluate, "each question (it then counts as an abstention)")
     evaluate.set_defaults(func=cmd_eval)
 
     serve = commands.add_parser(
@@ -318,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
     check.add_argument("--no-propose", action="store_true", help="do not search the index for better citations")
     check.add_argument("--json", action="store_true", help="print JSON")
+    _add_time_budget_option(check, "the check")
     check.set_defaults(func=cmd_check)
     return parser
 

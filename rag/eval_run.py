@@ -64,15 +64,29 @@ def _git_commit() -> str | None:
 
 
 def evaluate_question(
-    gold: GoldQuestion, retriever: Retriever, answerer: Answerer, checker: CitationChecker, k: int
+    gold: GoldQuestion, retriever: Retriever, answerer: Answerer, checker: CitationChecker, k: int,
+    time_budget: float | None = None,
 ) -> QuestionResult:
-    """Answers one gold question and scores retrieval, answer, abstention and citations."""
+    """Answers one gold question and scores retrieval, answer, abstention and citations.
+
+    A question that runs out of ``time_budget`` seconds counts as an abstention, marked ``timed_out``.
+    """
     from rag.answering import ask
+    from rag.budget import TimeBudgetExceeded
+    from rag.budget import time_budget as budget
+    from rag.records import Answer
     from rag.validation import clean_question
 
     index = retriever.index
     started = time.perf_counter()
-    answer = ask(gold.question, retriever, answerer, k=k)
+    try:
+        with budget(time_budget, f"question {gold.id}"):
+            answer = ask(gold.question, retriever, answerer, k=k)
+        timed_out = False
+    except TimeBudgetExceeded as exc:
+        answer = Answer(gold.question, (), (), abstained=True, answerer=answerer.name,
+                        extra={"message": str(exc), "reason": "time budget"})
+        timed_out = True
     latency_ms = (time.perf_counter() - started) * 1000
 
     passages = [p.to_dict() for p in retriever.search(clean_question(gold.question), k=max(k, RETRIEVAL_DEPTH))]
@@ -91,6 +105,7 @@ def evaluate_question(
         "abstained": answer.abstained,
         "confidence": answer.score,
         "threshold": answer.extra.get("threshold"),
+        "timed_out": timed_out,
     }
     if gold.answerable:
         scores["exact_match"] = 0.0 if answer.abstained else exact_match(prediction, gold.answers)
@@ -143,13 +158,15 @@ def run_evaluation(
     checker: CitationChecker,
     k: int = 5,
     progress: bool = True,
+    time_budget: float | None = None,
 ) -> tuple[list[QuestionResult], dict[str, Any]]:
-    """Every question through the system; returns per-question results and the metrics."""
+    """Every question through the system, each within ``time_budget`` seconds; returns per-question
+    results and the metrics."""
     from tqdm import tqdm
 
     results, aggregate = [], Aggregate()
     for gold in tqdm(questions, desc="questions", unit="q", disable=not progress, leave=False):
-        result = evaluate_question(gold, retriever, answerer, checker, k)
+        result = evaluate_question(gold, retriever, answerer, checker, k, time_budget)
         scores = {**result.row["scores"], "latency_ms": result.row["latency_ms"], "abstained": result.row["abstained"]}
         aggregate.add(scores)
         results.append(result)

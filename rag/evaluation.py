@@ -286,6 +286,7 @@ class Aggregate:
         }
         return {
             "questions": len(self.rows),
+            "timed_out": sum(1 for r in self.rows if r.get("timed_out")),
             "answerable": sum(1 for r in self.rows if r["answerable"]),
             "accuracy": mean(correct),
             "retrieval": retrieval,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from rag.budget import Deadline, check_time_budget, current_deadline
 from rag.errors import RagError
 from rag.settings import env_number
 
@@ -173,27 +174,42 @@ class ChatClient:
         """Yields attempt numbers, sleeping with exponential backoff between them."""
         for attempt in range(self.config.retries + 1):
             if attempt:
-                wait = min(self.config.backoff * 2 ** (attempt - 1), MAX_RETRY_WAIT)
-                time.sleep(wait)
+                _sleep(min(self.config.backoff * 2 ** (attempt - 1), MAX_RETRY_WAIT))
             yield attempt
 
+    def _wait(self) -> tuple[float, Deadline | None]:
+        """How long to wait for the server: the configured timeout, or what is left of the request's time
+        budget when that is less (then also the deadline, so that a timeout is reported as the budget's)."""
+        deadline = current_deadline()
+        if deadline is None or deadline.remaining() >= self.config.timeout:
+            return self.config.timeout, None
+        check_time_budget()
+        return max(deadline.remaining(), 0.001), deadline
+
     def _send(self, messages: list[dict[str, str]], stream: bool):
-        """An open response with a 2xx status (the caller closes it), after retries."""
+        """(an open response with a 2xx status, the deadline that bounds it or None), after retries.
+
+        The caller closes the response.
+        """
         import httpx
 
         where = self.config.where
         last: RagError | None = None
         for attempt in self._attempts():
+            seconds, deadline = self._wait()
             try:
-                request = self._http().build_request("POST", self.config.endpoint, json=self._body(messages, stream))
+                request = self._http().build_request("POST", self.config.endpoint, json=self._body(messages, stream),
+                                                     timeout=httpx.Timeout(seconds))
                 response = self._http().send(request, stream=True)
-            except httpx.ConnectTimeout:
+            except httpx.TimeoutException as exc:
+                if deadline is not None:
+                    raise deadline.exceeded() from None
+                if not isinstance(exc, httpx.ConnectTimeout):
+                    # A read timeout is not retried: a server this slow will likely be as slow again.
+                    raise RagError(f"the LLM server at {where} did not answer within {self.config.timeout:g} s: "
+                                   "check that it runs, or raise --llm-timeout") from None
                 last = RagError(f"the LLM server at {where} did not accept a connection within {self.config.timeout:g} s: "
                                 "check that it runs, or raise --llm-timeout")
-            except httpx.TimeoutException:
-                # A read timeout is not retried: a server this slow will likely be as slow again.
-                raise RagError(f"the LLM server at {where} did not answer within {self.config.timeout:g} s: "
-                               "check that it runs, or raise --llm-timeout") from None
             except httpx.ConnectError:
                 last = RagError(f"cannot connect to the LLM server at {where}: start it (for Ollama: ollama serve) "
                                 "or point --llm-url / RAG_LLM_BASE_URL at a running server")
@@ -202,7 +218,7 @@ class ChatClient:
                                 "check the URL and the server")
             else:
                 if response.status_code < 300:
-                    return response
+                    return response, deadline
                 try:
                     body = response.read().decode("utf-8", "replace")
                 except httpx.HTTPError:
@@ -214,7 +230,7 @@ class ChatClient:
                     raise last
                 retry_after = _retry_after(response.headers.get("retry-after"))
                 if retry_after and attempt < self.config.retries:
-                    time.sleep(min(retry_after, MAX_RETRY_WAIT))
+                    _sleep(min(retry_after, MAX_RETRY_WAIT))
             log.debug("LLM attempt %d at %s failed: %s", attempt + 1, where, last)
         assert last is not None
         raise last
@@ -225,10 +241,12 @@ class ChatClient:
         """The whole reply to a chat, without streaming."""
         import httpx
 
-        response = self._send(messages, stream=False)
+        response, deadline = self._send(messages, stream=False)
         try:
             raw = response.read()
         except httpx.TimeoutException:
+            if deadline is not None:
+                raise deadline.exceeded() from None
             raise RagError(f"the LLM server at {self.config.where} did not finish its reply within "
                            f"{self.config.timeout:g} s: raise --llm-timeout") from None
         except httpx.HTTPError as exc:
@@ -242,13 +260,15 @@ class ChatClient:
         """The reply as it arrives, piece by piece. A server that does not stream gives one piece."""
         import httpx
 
-        response = self._send(messages, stream=True)
+        response, deadline = self._send(messages, stream=True)
         try:
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 yield self._parse_completion(response.read()).content
                 return
             yield from self._events(response)
         except httpx.TimeoutException:
+            if deadline is not None:
+                raise deadline.exceeded() from None
             raise RagError(f"the LLM server at {self.config.where} stopped sending for {self.config.timeout:g} s: "
                            "raise --llm-timeout") from None
         except httpx.HTTPError as exc:
@@ -288,6 +308,7 @@ class ChatClient:
         """Content deltas of a server-sent-event stream."""
         done = False
         for line in response.iter_lines():
+            check_time_budget()
             line = line.strip()
             if not line or line.startswith(":") or not line.startswith("data:"):
                 continue  # blank separators, comments, 'event:' / 'id:' fields
@@ -310,6 +331,14 @@ class ChatClient:
                 yield str(delta["content"])
         if not done:
             log.debug("the stream from %s ended without [DONE]", self.config.where)
+
+
+def _sleep(seconds: float) -> None:
+    """Waits before a retry, unless the request's time budget would run out first."""
+    deadline = current_deadline()
+    if deadline is not None and deadline.remaining() < seconds:
+        raise deadline.exceeded()
+    time.sleep(seconds)
 
 
 def _retry_after(value: str | None) -> float | None:

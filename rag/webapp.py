@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from rag import app_view
+from rag.budget import Deadline
 from rag.errors import RagError
 from rag.settings import Settings
 
@@ -52,9 +54,13 @@ UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm")
 DEFAULT_MAX_UPLOAD_MB = 5.0  # per file; news articles are kilobytes, and a big file holds the indexer for long
 PENDING = ".pending-"  # hidden folder in the uploads where files wait until the index that holds them is live
 MAX_K = 20
-# Model work (embedding, spaCy, the answerer's and checker's caches) runs one request at a time: the
-# caches are plain OrderedDicts, and on a 2-core machine parallel requests would only contend for cores.
-PIPELINE = "pipeline"
+# Requests doing model work (extractive answers, checks) at once: one slow request leaves the other slot
+# free, and on a 2-core machine more would only contend for the cores. The caches they share are
+# thread-safe (locked OrderedDicts, lru_cache).
+DEFAULT_WORKERS = 2
+# LLM answers waiting on their server at once. They never take a model slot, so however slow the
+# server, extractive questions go on.
+DEFAULT_LLM_REQUESTS = 4
 
 
 # ---------------------------------------------------------------------------
@@ -125,6 +131,8 @@ class AppState:
         self.max_upload_bytes = max_upload_bytes or int(max_upload_mb() * 1_000_000)
         self._lock = threading.RLock()
         self._changing = threading.Lock()
+        self._model_slots = threading.BoundedSemaphore(DEFAULT_WORKERS)
+        self._llm_slots = threading.BoundedSemaphore(DEFAULT_LLM_REQUESTS)
         self._set_index(index)
 
     def _set_index(self, index: Index) -> None:
@@ -142,48 +150,79 @@ class AppState:
 
     # -- ask -----------------------------------------------------------------
 
-    def ask(self, question: str, k: int = 5, answerer: str = "extractive") -> tuple[Answer, float]:
-        """The answer (or abstention) to ``question`` and the seconds it took."""
+    def _deadline(self, what: str) -> Deadline:
+        return Deadline.start(self.settings.time_budget, what)
+
+    @contextmanager
+    def _slot(self, slots: threading.BoundedSemaphore, deadline: Deadline) -> Iterator[None]:
+        """Holds one of ``slots`` for the block, waiting for one at most until the deadline."""
+        if not slots.acquire(timeout=max(deadline.remaining(), 0.0)):
+            raise deadline.exceeded()
+        try:
+            yield
+        finally:
+            slots.release()
+
+    def ask(self, question: str, k: int = 5, answerer: str = "extractive",
+            deadline: Deadline | None = None) -> tuple[Answer, float]:
+        """The answer (or abstention) to ``question`` and the seconds it took, within the time budget."""
         from rag.answerers import answerer_for
         from rag.answering import ask
 
         if not 1 <= int(k) <= MAX_K:
             raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
         started = time.perf_counter()
+        deadline = deadline or self._deadline("the question")
         _, retriever, _ = self.snapshot()
-        answer = ask(question, retriever, answerer_for(answerer, retriever), k=int(k))
+        with deadline.active(), self._slot(self._model_slots, deadline):
+            answer = ask(question, retriever, answerer_for(answerer, retriever), k=int(k))
         return answer, time.perf_counter() - started
 
     def ask_stream(self, question: str, k: int = 5, answerer: str = "extractive") -> Iterator[dict[str, Any]]:
         """``ask`` as events. The LLM answerer streams a ``{"type": "sentence", "kept": bool, ...}`` event per
         reply sentence once the checker has verified it (``rag.llm_answering.stream_ask``); every answerer
-        ends with ``{"type": "answer", "answer": Answer, "seconds": float}``."""
+        ends with ``{"type": "answer", "answer": Answer, "seconds": float}``.
+
+        The time budget covers the whole stream; each step runs under it, whichever thread runs it.
+        """
         from rag.answerers import answerer_for
         from rag.llm_answering import LLMAnswerer, stream_ask
 
         if not 1 <= int(k) <= MAX_K:
             raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
         started = time.perf_counter()
+        deadline = self._deadline("the question")
         _, retriever, _ = self.snapshot()
         chosen = answerer_for(answerer, retriever)
         if not isinstance(chosen, LLMAnswerer):
-            answer, seconds = self.ask(question, k, answerer)
+            answer, seconds = self.ask(question, k, answerer, deadline)
             yield {"type": "answer", "answer": answer, "seconds": seconds}
             return
-        for event in stream_ask(question, retriever, chosen, k=int(k)):
-            if event["type"] == "answer":
-                event = {**event, "seconds": time.perf_counter() - started}
-            yield event
+        try:
+            with self._slot(self._llm_slots, deadline):
+                events = stream_ask(question, retriever, chosen, k=int(k))
+                while True:
+                    with deadline.active():
+                        event = next(events, None)
+                    if event is None:
+                        break
+                    if event["type"] == "answer":
+                        event = {**event, "seconds": time.perf_counter() - started}
+                    yield event
+        finally:
+            chosen.client.close()
 
     # -- check ---------------------------------------------------------------
 
     def check(self, raw: str) -> tuple[CheckReport, float]:
-        """Verdicts for an answer in any format `rag check` reads, and the seconds it took."""
+        """Verdicts for an answer in any format `rag check` reads, and the seconds it took, within the time budget."""
         from rag.check_input import parse_check_input
 
         started = time.perf_counter()
+        deadline = self._deadline("the check")
         index, _, checker = self.snapshot()
-        report = checker.check_answer(parse_check_input(raw or "", index))
+        with deadline.active(), self._slot(self._model_slots, deadline):
+            report = checker.check_answer(parse_check_input(raw or "", index))
         return report, time.perf_counter() - started
 
     # -- corpus --------------------------------------------------------------
@@ -406,12 +445,14 @@ def build_app(state: AppState, examples: Sequence[str] = ()) -> gr.Blocks:
             upload_status = gr.HTML()
             article_list = gr.HTML(articles())
 
-        pipeline = {"concurrency_id": PIPELINE, "concurrency_limit": 1}
+        # No queue limit on questions and checks: AppState bounds the model work (DEFAULT_WORKERS) and the LLM
+        # requests (DEFAULT_LLM_REQUESTS) apart, so a slow LLM answer never holds up extractive questions.
+        unbounded = {"concurrency_limit": None}
         for trigger in (ask_button.click, question.submit):
             trigger(ask, [question, k, answerer], [answer_view, answer_json],
                     api_name="ask" if trigger == ask_button.click else None,
-                    api_visibility="public" if trigger == ask_button.click else "private", **pipeline)
-        check_button.click(check, [check_text], [report_view, report_json], api_name="check", **pipeline)
+                    api_visibility="public" if trigger == ask_button.click else "private", **unbounded)
+        check_button.click(check, [check_text], [report_view, report_json], api_name="check", **unbounded)
         last.click(lambda record: json.dumps(record, ensure_ascii=False, indent=1) if record else "",
                    [answer_json], [check_text], queue=False, api_visibility="private")
         # Its own queue: indexing an upload never holds up questions.
@@ -495,7 +536,7 @@ def start(state: AppState, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -
     import gradio as gr
 
     app = build_app(state, example_questions(state.index))
-    # Concurrent users wait in Gradio's queue; model work runs one request at a time (PIPELINE).
+    # Concurrent users wait in Gradio's queue (uploads one at a time); questions and checks are bounded by AppState.
     app.queue(default_concurrency_limit=1, max_size=256)
     app.launch(
         server_name=host, server_port=port, share=False, inbrowser=False, quiet=True, show_error=True,

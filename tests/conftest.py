@@ -51,6 +51,17 @@ def seed_documents(seed_index):
     return seed_index.documents
 
 
+@pytest.fixture(scope="session")
+def llm_server():
+    """A scripted OpenAI-compatible server on loopback (``tests/llm_server.py``); tests set its ``script``."""
+    from .llm_server import start_server
+
+    server = start_server()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
 class Hung(Exception):
     """Raised inside a call that ran past its time limit (see ``time_limit``)."""
 
