@@ -128,7 +128,7 @@ def bench_gold(k: int) -> None:
 
 
 def bench_wice(limit: int) -> None:
-    from rag.llm_answering import is_instruction
+    from rag.llm_answering import not_evidence
     from rag.sentences import nlp
 
     pipeline = nlp()
@@ -138,8 +138,7 @@ def bench_wice(limit: int) -> None:
     for claim in claims:
         gold = {i for group in claim["supporting_sentences"] for i in group}
         for i, doc in enumerate(pipeline.pipe(claim["evidence"], disable=["ner"])):
-            sentences = list(doc.sents)
-            flagged = bool(sentences) and all(is_instruction(s) for s in sentences)
+            flagged = not_evidence(doc)
             total += 1
             flagged_all += flagged
             if i in gold:
@@ -147,7 +146,7 @@ def bench_wice(limit: int) -> None:
                 flagged_gold += flagged
                 if flagged:
                     examples.append(claim["evidence"][i])
-    print(f"\nInstruction filter on {len(claims)} WiCE dev claims")
+    print(f"\nInstruction filter (imperatives, text addressed to an AI) on {len(claims)} WiCE dev claims")
     print(table(["sentences", "flagged", "gold supporting", "gold flagged"],
                 [[total, f"{flagged_all} ({flagged_all / total:.1%})", gold_total,
                   f"{flagged_gold} ({flagged_gold / max(gold_total, 1):.1%})"]]))

@@ -323,12 +323,14 @@ def _size(path: Path) -> int:
 def progress_bar(total: int, what: str, unit: str, show: bool | None) -> Iterator[Any]:
     """A tqdm bar over ``total`` units (characters, bytes) on stderr.
 
-    ``show`` None shows it only for a million units or more: small corpora finish before a bar helps.
+    ``show`` None shows it only for a million units or more, and only once the work has taken a second:
+    small corpora (and the quick corpus check before answering) finish before a bar would help.
     """
     from tqdm import tqdm
 
     visible = show if show is not None else total >= PROGRESS_FROM
-    with tqdm(total=total, desc=what, unit=unit, unit_scale=True, disable=not visible, mininterval=0.5) as bar:
+    delay = 0.0 if show else 1.0
+    with tqdm(total=total, desc=what, unit=unit, unit_scale=True, disable=not visible, mininterval=0.5, delay=delay) as bar:
         yield bar
 
 
