@@ -360,13 +360,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.DEBUG)
     try:
         from rag.errors import RagError
+        from rag.redaction import install_log_redaction, redact
     except ImportError as exc:  # pragma: no cover - broken install
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    install_log_redaction()  # API keys and URL credentials never reach the log (-v logs every request's URL)
     try:
         return args.func(args)
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -374,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:  # the disk or the system refused (full, gone, no permission): one line, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 1
 
 

@@ -257,7 +257,7 @@ def run_manifest(
     settings: dict[str, Any] = {"k": k, "retriever": retriever.mode, "rrf_k": retriever.rrf_k, "answerer": answerer_name}
     config = getattr(answerer, "config", None)
     if config is not None and hasattr(config, "model"):
-        settings["llm"] = {"base_url": getattr(config, "base_url", None), "model": config.model}
+        settings["llm"] = {"base_url": getattr(config, "where", None), "model": config.model}  # no credentials
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "commit": _git_commit(),

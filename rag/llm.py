@@ -7,7 +7,10 @@ with backoff, and turns every failure into one ``RagError`` line that names
 the server and the fix.
 
 The API key is held in a field that no repr, message or log line shows; only
-the ``Authorization`` header carries it.
+the ``Authorization`` header carries it. Credentials in the base URL (``user:pass@``,
+``?api_key=…``) are sent as they should be (Basic auth, the query) and never shown:
+every secret is registered with ``rag.redaction``, which hides it, whole or in part,
+in every message and log line.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from rag.budget import Deadline, check_time_budget, current_deadline
 from rag.errors import RagError
+from rag.redaction import redact, register_secret, url_secrets
 from rag.settings import env_number
 
 log = logging.getLogger(__name__)
@@ -38,10 +42,7 @@ MAX_RETRY_WAIT = 20.0  # seconds; a longer Retry-After is capped
 def display_url(url: str) -> str:
     """The URL without user name, password or query string, safe to show and log."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class LLMConfig:
     backoff: float = 0.5  # first wait between attempts; doubles each time
 
     def __post_init__(self) -> None:
+        for secret in (self.api_key, *url_secrets(self.base_url)):
+            register_secret(secret)
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise RagError(f"LLM base URL '{display_url(self.base_url)}' is not an http(s) URL: give one like {DEFAULT_BASE_URL}")
         if self.timeout <= 0:
@@ -100,7 +103,18 @@ class LLMConfig:
 
     @property
     def endpoint(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        """The chat-completions URL: the base URL's path + /chat/completions, its query kept, without user:pass@."""
+        parts = urlsplit(self.base_url)
+        path = parts.path.rstrip("/") + "/chat/completions"
+        return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], path, parts.query, ""))
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """(user, password) from the base URL, sent as HTTP Basic auth, or None."""
+        parts = urlsplit(self.base_url)
+        if parts.username is None:
+            return None
+        return unquote(parts.username), unquote(parts.password or "")
 
     @property
     def where(self) -> str:
@@ -140,7 +154,7 @@ class ChatClient:
             headers = {"Accept": "application/json, text/event-stream"}
             if self.config.api_key:
                 headers["Authorization"] = f"Bearer {self.config.api_key}"
-            self._client = httpx.Client(timeout=httpx.Timeout(self.config.timeout), headers=headers)
+            self._client = httpx.Client(timeout=httpx.Timeout(self.config.timeout), headers=headers, auth=self.config.auth)
         return self._client
 
     def close(self) -> None:
@@ -160,7 +174,7 @@ class ChatClient:
 
     def _status_error(self, status: int, body: str) -> RagError:
         where, model = self.config.where, self.config.model
-        detail = self._safe(_error_detail(body))
+        detail = self._safe(_error_detail(self._safe(body)))  # before the cut (the whole key) and after
         if status in (401, 403):
             return RagError(f"the LLM server at {where} refused the API key (HTTP {status}): set RAG_LLM_API_KEY "
                             "(or the variable named by --llm-api-key-env) to a valid key")
@@ -280,9 +294,9 @@ class ChatClient:
     # -- parsing ---------------------------------------------------------------
 
     def _safe(self, text: str) -> str:
-        """Server-provided text with the API key blanked (some servers echo the key they refuse)."""
-        key = self.config.api_key
-        return text.replace(key, "***") if key else text
+        """Server-provided text with the API key and URL credentials hidden, whole or in part (some servers
+        echo the key they refuse)."""
+        return redact(text, [self.config.api_key])
 
     def _garbage(self, what: str) -> RagError:
         return RagError(f"the LLM server at {self.config.where} sent {self._safe(what)}, not an OpenAI-compatible "
@@ -292,12 +306,12 @@ class ChatClient:
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise self._garbage(f"a reply that is not JSON ({_preview(raw)})") from None
+            raise self._garbage(f"a reply that is not JSON ({_preview(self._safe(raw.decode('utf-8', 'replace')))})") from None
         try:
             choice = data["choices"][0]
             content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise self._garbage(f"JSON without choices[0].message.content ({_preview(raw)})") from None
+            raise self._garbage(f"JSON without choices[0].message.content ({_preview(self._safe(raw.decode('utf-8', 'replace')))})") from None
         if content is None:
             content = ""
         if not isinstance(content, str):
@@ -319,14 +333,14 @@ class ChatClient:
             try:
                 data = json.loads(payload)
             except ValueError:
-                raise self._garbage(f"a stream event that is not JSON ({_preview(payload.encode())})") from None
+                raise self._garbage(f"a stream event that is not JSON ({_preview(self._safe(payload))})") from None
             if isinstance(data, dict) and "error" in data:
                 raise RagError(f"the LLM server at {self.config.where} reported an error mid-stream"
-                               f"{self._safe(_error_detail(json.dumps(data)))}: check the server's log")
+                               f"{self._safe(_error_detail(self._safe(json.dumps(data))))}: check the server's log")
             try:
                 delta = data["choices"][0].get("delta") or {}
             except (KeyError, IndexError, TypeError, AttributeError):
-                raise self._garbage(f"a stream event without choices[0].delta ({_preview(payload.encode())})") from None
+                raise self._garbage(f"a stream event without choices[0].delta ({_preview(self._safe(payload))})") from None
             if delta.get("content"):
                 yield str(delta["content"])
         if not done:
@@ -348,8 +362,8 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _preview(raw: bytes, n: int = 60) -> str:
-    text = " ".join(raw.decode("utf-8", "replace").split())
+def _preview(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
     return repr(text if len(text) <= n else text[: n - 1] + "…")
 
 

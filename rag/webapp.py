@@ -33,6 +33,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from rag import app_view
 from rag.budget import Deadline
 from rag.errors import RagError
+from rag.redaction import redact
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -353,7 +354,7 @@ def _ask_handler(state: AppState):
                 elif event["type"] == "answer":
                     answer, seconds = event["answer"], event["seconds"]
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(redact(str(exc))) from None
         index = state.snapshot()[0]
         record = {**answer.to_dict(), "seconds": round(seconds, 3)}
         if answer.abstained:
@@ -370,7 +371,7 @@ def _check_handler(state: AppState):
         try:
             report, seconds = state.check(text)
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(redact(str(exc))) from None
         record = {**report.to_dict(), "seconds": round(seconds, 3)}
         return app_view.report_html(report, state.snapshot()[0].documents, seconds), record
 

@@ -19,7 +19,7 @@ from typing import Any
 class Step:
     """What the server does with one request."""
 
-    kind: str  # "reply" | "sleep" | "status" | "garbage" | "json-only" | "hold" | "wait"
+    kind: str  # "reply" | "sleep" | "status" | "garbage" | "text" | "json-only" | "hold" | "wait"
     content: str | Callable[[dict], str] = ""
     status: int = 200
     seconds: float = 0.0
@@ -73,6 +73,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if step.kind == "garbage":
             self._send(200, "<html><body>Welcome to nginx!</body></html>", "text/html")
+            return
+        if step.kind == "text":  # a 200 reply that is plain text, not a chat completion
+            self._send(200, step.content if isinstance(step.content, str) else step.content(body), "text/plain")
             return
         content = step.content(body) if callable(step.content) else step.content
         if body.get("stream") and step.kind in ("reply", "hold"):

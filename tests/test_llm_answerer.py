@@ -501,6 +501,56 @@ def test_api_key_is_sent_but_never_shown(script, server, retriever, embedder, mo
     assert all(SECRET not in text for text in shown)
 
 
+LONG_KEY = "sk-live-" + "Q7xw" * 15  # 68 characters, longer than any cut the messages make
+
+
+def leaked(text: str, secret: str) -> list[str]:
+    """Pieces of ``secret`` of 8 characters or more that ``text`` shows."""
+    return [secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8] in text]
+
+
+@pytest.mark.parametrize("step", [
+    Step("status", "upstream said: " + "x" * 60 + f" rejected key {LONG_KEY} for this model", status=500),
+    Step("status", f"Incorrect API key provided: {LONG_KEY[:20]}...{LONG_KEY[-4:]}", status=500),
+    Step("text", f"Welcome! The key {LONG_KEY} is not valid on this path."),
+], ids=["whole key after the 120-character cut", "part of the key", "key in a reply that is not JSON"])
+def test_an_api_key_the_server_echoes_is_never_shown_whole_or_in_part(script, config, embedder, retriever, step):
+    script.steps = [step]
+    answerer = LLMAnswerer(replace(config, api_key=LONG_KEY), embedder)
+    with pytest.raises(RagError) as error:
+        ask(INDIA, retriever, answerer)
+    assert script.requests[0]["headers"]["Authorization"] == f"Bearer {LONG_KEY}"
+    assert leaked(str(error.value), LONG_KEY) == [] and "***" in str(error.value)
+
+
+def test_credentials_in_the_base_url_are_sent_but_never_shown_logged_or_written(script, server, seed_settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    port = server.server_address[1]
+    url = f"http://alice:pa55w0rd-Zk9@127.0.0.1:{port}/v1?api_key=QUERY-SECRET-4242&api-version=2024-02"
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "q1", "question": INDIA, "answers": ["$5 billion"], "answerable": True,
+                                "evidence": []}) + "\n")
+    script.steps = [Step("reply", faithful)]
+    run = subprocess.run(
+        [sys.executable, "-m", "rag", "-v", "eval", "--gold", str(gold), "--out", str(tmp_path / "run"), "--index",
+         str(seed_settings.index_dir), "--no-rebuild", "--quiet", "--answerer", "llm", "--llm-model", "scripted"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "RAG_LLM_BASE_URL": url})
+    assert run.returncode == 0, run.stderr[-2000:]
+    request = script.requests[0]
+    assert "api_key=QUERY-SECRET-4242" in request["path"] and request["path"].startswith("/v1/chat/completions?")
+    assert request["headers"]["Authorization"].startswith("Basic ")  # the user:password still reach the server
+    assert "HTTP Request: POST" in run.stderr  # -v logs every request
+    written = [run.stdout, run.stderr] + [p.read_text(errors="replace") for p in (tmp_path / "run").iterdir()
+                                          if p.suffix in (".json", ".jsonl", ".md")]
+    for secret in ("pa55w0rd-Zk9", "QUERY-SECRET-4242", "alice:"):
+        assert not any(secret in text for text in written), secret
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["run"]["settings"]["llm"]["base_url"] == f"http://127.0.0.1:{port}/v1"
+
+
 def test_api_key_from_a_named_variable(monkeypatch):
     monkeypatch.setenv("MY_LLM_KEY", SECRET)
     monkeypatch.delenv("RAG_LLM_API_KEY", raising=False)
