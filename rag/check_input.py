@@ -7,8 +7,8 @@
 (c) JSON ``{"answer": str, "citations": [{"doc_id": str, "quote": str}]}`` where ``[n]`` in the
     answer names ``citations[n-1]`` (no markers at all: every sentence cites every quote).
 
-Quotes are located in the corpus exactly, then ignoring whitespace and curly/straight quote
-differences, and mapped back to exact offsets of the document text.
+Quotes are located in the corpus exactly, then ignoring whitespace, curly/straight quote
+differences and Unicode form (NFC/NFD), and mapped back to exact offsets of the document text.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,26 +43,39 @@ _FOLD_QUOTES = str.maketrans({"‘": "'", "’": "'", "‛": "'", "‚": "'", "�
 # Locating quotes
 
 
-def _normalised_with_map(text: str) -> tuple[str, list[int]]:
-    """Text with straight quotes and single spaces, plus each character's offset in ``text``."""
+def _normalised_with_map(text: str) -> tuple[str, list[int], list[int]]:
+    """Text in NFC form with straight quotes and single spaces, plus where each character comes from in
+    ``text`` (start and end: a letter and its combining accents in NFD text make one NFC character)."""
     out: list[str] = []
-    mapping: list[int] = []
-    for i, ch in enumerate(text):
-        if ch.isspace():
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    while i < len(text):
+        j = i + 1
+        while j < len(text) and unicodedata.combining(text[j]):
+            j += 1
+        if text[i].isspace():
             if out and out[-1] != " ":
                 out.append(" ")
-                mapping.append(i)
+                starts.append(i)
+                ends.append(i + 1)
+            i += 1
             continue
-        out.append(ch.translate(_FOLD_QUOTES))
-        mapping.append(i)
+        for ch in unicodedata.normalize("NFC", text[i:j]).translate(_FOLD_QUOTES):
+            out.append(ch)
+            starts.append(i)
+            ends.append(j)
+        i = j
     while out and out[-1] == " ":
         out.pop()
-        mapping.pop()
-    return "".join(out), mapping
+        starts.pop()
+        ends.pop()
+    return "".join(out), starts, ends
 
 
 def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
-    """(start, end) of ``quote`` in ``text``: exact match first, then ignoring whitespace and quote style.
+    """(start, end) of ``quote`` in ``text``: exact match first, then ignoring whitespace, quote style and
+    Unicode form (a quote in decomposed NFD form is found in NFC text, and the other way round).
 
     Example: locate_quote("He said “yes”\\nthen", '"yes" then') -> (8, 18)
     """
@@ -71,12 +85,12 @@ def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
     position = text.find(quote)
     if position >= 0:
         return position, position + len(quote)
-    norm_text, mapping = _normalised_with_map(text)
-    norm_quote, _ = _normalised_with_map(quote)
+    norm_text, starts, ends = _normalised_with_map(text)
+    norm_quote, _, _ = _normalised_with_map(quote)
     position = norm_text.find(norm_quote)
     if position < 0:
         return None
-    return mapping[position], mapping[position + len(norm_quote) - 1] + 1
+    return starts[position], ends[position + len(norm_quote) - 1]
 
 
 @dataclass(frozen=True)

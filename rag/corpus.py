@@ -8,6 +8,7 @@ normalised text produced here.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -222,7 +223,7 @@ def _read_jsonl(path: Path, on_progress: Callable[[int], object] | None = None) 
             continue
         try:
             record = json.loads(line)
-            doc_id, text = str(record["id"]), record["text"]
+            doc_id, text = _record_id(record["id"]), record["text"]
             if not isinstance(text, str):
                 raise TypeError("'text' is not a string")
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -243,6 +244,26 @@ def _read_jsonl(path: Path, on_progress: Callable[[int], object] | None = None) 
             log.warning("skipped %s line %d: the article %s", path, number, exc)
 
 
+def _record_id(value: object) -> str:
+    """A jsonl article's id as text: a non-empty string or a number; TypeError for anything else (null)."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"'id' must be a non-empty string or a number, not {json.dumps(value)}")
+
+
+def _broken_link(path: Path) -> str | None:
+    """Why a symbolic link cannot be read ("loops", "points to nothing"), or None when it can."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        return "a symbolic link that loops" if exc.errno == errno.ELOOP else "a symbolic link that points to nothing"
+    return None
+
+
 def _reader(path: Path):
     suffix = path.suffix.lower()
     if suffix in HTML_SUFFIXES:
@@ -260,10 +281,17 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                 # Hidden files and folders are not articles (uploads waiting to be indexed live in one).
                 if any(part.startswith(".") for part in child.relative_to(path).parts):
                     continue
-                if child.is_file() and child.suffix.lower() in SUFFIXES:
+                if child.suffix.lower() not in SUFFIXES:
+                    continue
+                broken = _broken_link(child)
+                if broken:
+                    log.warning("skipped %s: it is %s", child, broken)
+                elif child.is_file():
                     yield child
         elif path.is_file():
             yield path
+        elif _broken_link(path):
+            raise CorpusError(f"corpus path {path} is {_broken_link(path)}: give a folder or files of .txt, .md, .html or .jsonl")
         else:
             raise CorpusError(f"corpus path {path} does not exist: give a folder or files of .txt, .md, .html or .jsonl")
 

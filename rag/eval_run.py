@@ -7,6 +7,7 @@ and the plots. It is written to a temporary folder and moved into place whole.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from rag.answering import Answerer
     from rag.citations import CitationChecker
     from rag.retrieval import Retriever
+
+log = logging.getLogger(__name__)
 
 RETRIEVAL_DEPTH = 10  # passages retrieved for recall@10, whatever k the answerer gets
 # Everything a run writes; a folder holding anything else is the user's and is never replaced.
@@ -164,13 +167,19 @@ def run_evaluation(
     results and the metrics."""
     from tqdm import tqdm
 
+    unknown = sorted({e.doc_id for q in questions for e in q.evidence} - set(retriever.index.documents))
+    if unknown:
+        # Their quotes can never be retrieved: recall would read 0 beside a perfect answer accuracy.
+        log.warning("%d gold evidence documents are not in the index (%s%s): their quotes count as not retrieved; "
+                    "is --index the corpus the gold file was written for?", len(unknown), ", ".join(unknown[:3]),
+                    " …" if len(unknown) > 3 else "")
     results, aggregate = [], Aggregate()
     for gold in tqdm(questions, desc="questions", unit="q", disable=not progress, leave=False):
         result = evaluate_question(gold, retriever, answerer, checker, k, time_budget)
         scores = {**result.row["scores"], "latency_ms": result.row["latency_ms"], "abstained": result.row["abstained"]}
         aggregate.add(scores)
         results.append(result)
-    return results, aggregate.metrics()
+    return results, {**aggregate.metrics(), "evidence_documents_not_in_index": len(unknown)}
 
 
 def is_run_folder(folder: Path) -> bool:

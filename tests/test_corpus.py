@@ -80,3 +80,31 @@ def test_empty_binary_and_undecodable_files_are_skipped_with_a_warning(tmp_path,
 def test_a_missing_path_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus([tmp_path / "nope"])
+
+
+def test_jsonl_articles_without_a_usable_id_are_skipped_with_a_warning(tmp_path, caplog):
+    lines = [{"id": None, "title": "Null", "text": "Text of a record whose id is null."},
+             {"id": "", "title": "Empty", "text": "Text of a record whose id is empty."},
+             {"id": ["a"], "title": "List", "text": "Text of a record whose id is a list."},
+             {"id": 7, "title": "Seven", "text": "A numeric id is a fine id."}]
+    (tmp_path / "news.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    with caplog.at_level(logging.WARNING):
+        docs = load_corpus([tmp_path])
+    assert [d.id for d in docs] == ["7"] and "None" not in {d.id for d in docs}
+    for number in (1, 2, 3):
+        assert f"line {number}" in caplog.text
+    assert "'id'" in caplog.text
+
+
+def test_symbolic_links_that_loop_or_point_nowhere_are_skipped_with_a_warning(tmp_path, caplog):
+    (tmp_path / "good.txt").write_text("A real article about something.")
+    (tmp_path / "a.txt").symlink_to(tmp_path / "b.txt")
+    (tmp_path / "b.txt").symlink_to(tmp_path / "a.txt")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "deleted.txt")
+    with caplog.at_level(logging.WARNING):
+        docs = load_corpus([tmp_path])
+    assert [d.id for d in docs] == ["good"]
+    assert "a.txt" in caplog.text and "b.txt" in caplog.text and "loops" in caplog.text
+    assert "gone.txt" in caplog.text and "points to nothing" in caplog.text
+    with pytest.raises(CorpusError, match="a.txt is a symbolic link that loops"):
+        load_corpus([tmp_path / "a.txt"])

@@ -172,3 +172,22 @@ def test_out_refuses_a_run_folder_that_also_holds_notes(eval_cli, tmp_path):
     code, err = eval_cli("runs/base")
     assert code == 2 and "my-analysis.md" in err
     assert (tmp_path / "runs" / "base" / "my-analysis.md").read_text() == "what I concluded"
+
+
+def test_gold_evidence_in_documents_the_index_lacks_is_warned_about(seed_settings, tmp_path, caplog):
+    import logging
+
+    from rag.cli import main
+
+    gold = tmp_path / "gold.jsonl"
+    rows = [dict(SMALL_GOLD[0], id="known"),
+            dict(SMALL_GOLD[0], id="unknown", evidence=[{"doc_id": "rq_not_here", "quote": "something"},
+                                                        {"doc_id": "rq_nor_here", "quote": "else"}])]
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING):
+        code = main(["eval", "--gold", str(gold), "--out", str(tmp_path / "run"), "--index",
+                     str(seed_settings.index_dir), "--no-rebuild", "--quiet"])
+    assert code == 0
+    assert "2 gold evidence documents are not in the index" in caplog.text and "rq_not_here" in caplog.text
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["evidence_documents_not_in_index"] == 2

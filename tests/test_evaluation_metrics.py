@@ -115,3 +115,15 @@ def test_the_seed_gold_set_is_valid_and_split():
     assert sum(not q.answerable for q in questions) >= 0.2 * len(questions)
     assert {q.split for q in questions} == {"dev", "test"}
     assert len(load_gold(ROOT / "eval" / "seeds_gold.jsonl", "dev")) < len(questions)
+
+
+@pytest.mark.parametrize("text_form,quote_form", [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_quote_in_another_unicode_form_is_located_at_the_exact_span(text_form, quote_form):
+    import unicodedata
+
+    from rag.check_input import locate_quote
+
+    text = unicodedata.normalize(text_form, "Le café crème coûte 3 €. Zoë Ørsted a payé à Málaga.")
+    quote = unicodedata.normalize(quote_form, "Zoë Ørsted a payé à Málaga")
+    start, end = locate_quote(text, quote)
+    assert unicodedata.normalize("NFC", text[start:end]) == unicodedata.normalize("NFC", quote)
