@@ -69,7 +69,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.index import ingest
 
     settings = _settings(args, args.paths)
-    _, report = ingest(settings, progress=False if args.quiet else None)
+    _, report = ingest(settings, progress=not args.quiet)  # bars from the start: building may take long
     print(f"indexed {report.summary()} → {report.path}")
     return 0
 

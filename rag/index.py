@@ -303,8 +303,8 @@ def _read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
             or not all(isinstance(p, str) for p in manifest["corpus"]["paths"]):
         problem = f"{MANIFEST} does not name its corpus"
     elif not isinstance(manifest.get("embedder"), dict) or not isinstance(manifest.get("chunks"), int) \
-            or not isinstance(manifest.get("faiss"), dict):
-        problem = f"{MANIFEST} lacks the embedder, chunk count or FAISS type"
+            or not isinstance(manifest.get("faiss"), dict) or not isinstance(manifest.get("files", {}), dict):
+        problem = f"{MANIFEST} lacks the embedder, chunk count, FAISS type or file sizes"
     if problem:
         raise IndexDamagedError(f"the index in {index_dir} is damaged ({problem})")
     return manifest
@@ -665,17 +665,22 @@ def ingest(
     """
     from rag.embedding import default_embedder
 
-    embedder = embedder or default_embedder()
     with writer_lock(settings.index_dir, settings.lock_timeout):
         previous, manifest, damage = _inspect(settings.index_dir)
         paths = _corpus_for(settings, manifest, damage)
         if damage is not None:
             log.warning("%s: rebuilding it from %s", damage, ", ".join(map(str, paths)))
-        documents = load_corpus(paths, progress=progress)
+        documents = load_corpus(paths, progress=progress)  # first: its progress bar is the first thing shown
         if extra:
             documents = list({**{d.id: d for d in documents}, **{d.id: d for d in extra}}.values())
-        index, report = build_index(documents, embedder, settings, previous, paths, progress)
-        path = index.save(settings.index_dir)
+        return _build_and_save(documents, embedder or default_embedder(), settings, previous, paths, progress)
+
+
+def _build_and_save(documents: list[Document], embedder: Embedder, settings: Settings, previous: Index | None,
+                    paths: Iterable[Path], progress: bool | None) -> tuple[Index, BuildReport]:
+    """``build_index`` then ``Index.save``; the caller holds the writer lock."""
+    index, report = build_index(documents, embedder, settings, previous, paths, progress)
+    path = index.save(settings.index_dir)
     return index, replace(report, path=path)
 
 
@@ -689,6 +694,7 @@ def open_index(settings: Settings, embedder: Embedder | None = None, rebuild: bo
 
     embedder = embedder or default_embedder()
     index, manifest, damage = _inspect(settings.index_dir)
+    documents = None
     if damage is not None:
         fix = "rag ingest" if settings.corpus or manifest is not None else "rag ingest PATHS"
         if not rebuild:
@@ -714,6 +720,9 @@ def open_index(settings: Settings, embedder: Embedder | None = None, rebuild: bo
         paths = _corpus_for(settings, None, None)
         if not rebuild or not all(p.exists() for p in paths):
             raise IndexMissingError(f"no index in {settings.index_dir}: run `rag ingest PATHS` to build one")
-    index, report = ingest(replace(settings, corpus=paths), embedder, progress)
+    with writer_lock(settings.index_dir, settings.lock_timeout):
+        if documents is None:
+            documents = load_corpus(paths, progress=progress)
+        index, report = _build_and_save(documents, embedder, replace(settings, corpus=paths), index, paths, progress)
     log.warning("index updated: %s", report.summary())
     return index

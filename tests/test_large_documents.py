@@ -54,6 +54,26 @@ def test_sentence_pieces_are_bounded_and_cover_the_text(seed_sentences):
     assert all(text[e - 1] in ".!?\"'”’)" for s, e in spans[1:-2])
 
 
+def test_spacy_reads_a_long_article_in_batches_of_bounded_length(seed_sentences, monkeypatch):
+    """spaCy's parser needs memory in proportion to what it reads at once: batches are cut by characters,
+    so peak memory stays the same for any article (bench/bench_large_documents.py measures it)."""
+    from rag import sentences
+
+    pipeline = sentences.nlp(full=False)
+    real_pipe, batches = pipeline.pipe, []
+
+    def recording_pipe(texts, **options):
+        texts = list(texts)
+        batches.append(sum(map(len, texts)))
+        return real_pipe(texts, **options)
+
+    monkeypatch.setattr(pipeline, "pipe", recording_pipe)
+    text = one_paragraph(seed_sentences, 4 * sentences.PIPE_BATCH_CHARS)
+    sentences.sentence_spans(text)
+    assert len(batches) >= 4 and max(batches) <= sentences.PIPE_BATCH_CHARS
+    assert sum(batches) > 0.99 * len(text)  # all of it (but the spaces where pieces were cut)
+
+
 def test_a_paragraph_longer_than_spacys_limit_is_cut_into_passages(small_spacy_limit, seed_sentences):
     text = one_paragraph(seed_sentences, 2 * SPACY_LIMIT)
     doc = Document(id="huge", title="Huge", text=text)
