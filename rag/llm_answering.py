@@ -245,9 +245,9 @@ def is_instruction(sentence) -> bool:
 # Text addressed to the model rather than to the article's readers. No model for this installs offline;
 # these patterns cover the phrasings injections use (a role label, "you will/must …", "the assistant
 # must …", "as an AI …", "Dear assistant, …", "ignore the previous instructions"), while news about AI
-# ("its assistant will refuse …", "the model must be retrained") states facts and is left alone.
-# Words that name the model as a reader. Plain "model" and "bot" are left out (fashion models, a robot);
-# "as an assistant" is a job in news ("served as an assistant coach"), so "as an …" takes only AI words.
+# ("its assistant will refuse …", "the model must be retrained") states facts and is left alone: plain
+# "model" and "bot" do not name the reader (fashion models, a robot), and "as an assistant" is a job in
+# news ("served as an assistant coach"), so "as an …" takes only words that mean an AI.
 _AI = r"(?:ai|a\.i\.|assistants?|chat ?bots?|(?:ai|language)\s+models?|llms?|gpt|chatgpt)"
 _AI_ONLY = r"(?:ai|a\.i\.|ai\s+assistant|chat ?bot|(?:large\s+)?language\s+model|ai\s+model|llm|gpt|chatgpt)"
 _DIRECTIVE = (r"(?:ignore|disregard|forget|override|reply|respond|answer|say|output|print|write|repeat|return|"
