@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--uploads", default="corpus/uploads", help="folder for uploaded articles (default corpus/uploads)")
     serve.add_argument("--max-upload-mb", type=_positive_number, metavar="MB",
                        help="largest file the app accepts (default: $RAG_MAX_UPLOAD_MB, else 5)")
+    _add_time_budget_option(serve, "each question and check")
     _add_index_options(serve)
     serve.set_defaults(func=cmd_serve)
 
