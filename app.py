@@ -1,6 +1,6 @@
 """Start the browser app: `python app.py [--host 127.0.0.1] [--port 7860] [--index DIR] [--corpus PATH …]`.
 
-A thin shell over ``rag.webapp.serve``; the same as `rag serve`.
+A thin shell over ``rag.app.state.serve``; the same as `rag serve`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rag.webapp import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_UPLOADS
+    from rag.app.state import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_UPLOADS
 
     parser = argparse.ArgumentParser(
         description="Start the browser app (ask, check citations, add articles) on loopback. "

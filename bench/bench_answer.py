@@ -70,11 +70,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(2)
-    from rag.answering import ExtractiveAnswerer, ask
-    from rag.embedding import default_embedder
-    from rag.index import open_index
-    from rag.retrieval import Retriever
-    from rag.sentences import nlp
+    from rag.answer.extractive import ExtractiveAnswerer, ask
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
+    from rag.ingest.sentences import nlp
     from rag.settings import Settings
 
     print(machine())

@@ -14,12 +14,12 @@ import time
 
 from common import machine
 
-from rag.answering import ask
-from rag.citations import CitationChecker
-from rag.embedding import default_embedder
-from rag.evaluation import load_gold
-from rag.index import open_index
-from rag.retrieval import Retriever
+from rag.answer.extractive import ask
+from rag.check.checker import CitationChecker
+from rag.search.embedding import default_embedder
+from rag.evaluate.metrics import load_gold
+from rag.search.store import open_index
+from rag.search.retrieval import Retriever
 from rag.settings import Settings
 
 

@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.citations import CitationChecker, CitedSentence, Evidence  # noqa: E402
+from rag.check.checker import CitationChecker, CitedSentence, Evidence  # noqa: E402
 
 QUESTIONS = [
     "How much of its arms did Cairo buy from the US?",
@@ -43,9 +43,9 @@ def main() -> int:
 
     import torch
 
-    from rag.embedding import default_embedder
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
     embedder = default_embedder()

@@ -40,11 +40,11 @@ SEED_QUESTIONS = [
 
 
 def bench_build(docs: int) -> None:
-    from rag.corpus import load_corpus
-    from rag.embedding import default_embedder
-    from rag.index import build_index
-    from rag.chunking import chunk_document
-    from rag.sentences import nlp
+    from rag.ingest.reading import load_corpus
+    from rag.search.embedding import default_embedder
+    from rag.search.store import build_index
+    from rag.ingest.chunking import chunk_document
+    from rag.ingest.sentences import nlp
     from rag.settings import Settings
 
     path, _ = wice_corpus(limit=docs)
@@ -91,9 +91,9 @@ def bench_build(docs: int) -> None:
 
 
 def bench_search(rounds: int) -> None:
-    from rag.embedding import default_embedder
-    from rag.index import open_index
-    from rag.retrieval import Retriever, reciprocal_rank_fusion
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever, reciprocal_rank_fusion
     from rag.settings import Settings
 
     index_dir = OUT / "seeds-index"

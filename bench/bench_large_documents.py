@@ -27,7 +27,7 @@ from common import OUT, ROOT, machine, table
 
 CUT = """
 import resource, sys, time
-from rag.chunking import chunk_document
+from rag.ingest.chunking import chunk_document
 from rag.records import Document
 text = open(sys.argv[1], encoding="utf-8").read()
 started = time.perf_counter()
@@ -37,7 +37,7 @@ print(len(text), len(chunks), time.perf_counter() - started, resource.getrusage(
 
 
 def seed_text() -> str:
-    from rag.corpus import load_corpus
+    from rag.ingest.reading import load_corpus
 
     return "\n\n".join(d.text for d in load_corpus([ROOT / "seeds"]))
 

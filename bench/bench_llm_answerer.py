@@ -65,14 +65,14 @@ def _change_number(sentence: str) -> str | None:
 
 
 def bench_gold(k: int) -> None:
-    from rag.answering import retrieve
-    from rag.embedding import default_embedder
-    from rag.evaluation import locate_gold_quote
-    from rag.index import open_index
-    from rag.llm import LLMConfig
-    from rag.llm_answering import LLMAnswerer
-    from rag.retrieval import Retriever
-    from rag.sentences import sentence_spans
+    from rag.answer.extractive import retrieve
+    from rag.search.embedding import default_embedder
+    from rag.evaluate.metrics import locate_gold_quote
+    from rag.search.store import open_index
+    from rag.answer.llm.client import LLMConfig
+    from rag.answer.llm.answerer import LLMAnswerer
+    from rag.search.retrieval import Retriever
+    from rag.ingest.sentences import sentence_spans
     from rag.settings import Settings
 
     embedder = default_embedder()
@@ -128,8 +128,8 @@ def bench_gold(k: int) -> None:
 
 
 def bench_wice(limit: int) -> None:
-    from rag.llm_answering import not_evidence
-    from rag.sentences import nlp
+    from rag.answer.llm.answerer import not_evidence
+    from rag.ingest.sentences import nlp
 
     pipeline = nlp()
     claims = [json.loads(line) for line in WICE.read_text().splitlines()[:limit]]

@@ -100,7 +100,7 @@ HEADERS = ["set", "chunks", "index", "search param", "build s", "p50 ms", "p95 m
 def run(name: str, data: np.ndarray, queries: np.ndarray, methods: list[str], rows: list[list[object]]) -> None:
     import faiss
 
-    from rag.retrieval import SEARCH_THREADS, _search_one  # the app's own one-query search
+    from rag.search.retrieval import SEARCH_THREADS, _search_one  # the app's own one-query search
 
     n = len(data)
     single = [q.reshape(1, -1) for q in queries]

@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.citations import (  # noqa: E402
+from rag.check.checker import (  # noqa: E402
     MAX_WINDOWS,
     THRESHOLDS_PATH,
     LexicalEmbeddingJudge,
@@ -157,7 +157,7 @@ def main() -> int:
     cached = {}
     if cache.exists():
         cached = {r["id"]: r for r in map(json.loads, cache.read_text().splitlines())}
-    from rag.embedding import default_embedder
+    from rag.search.embedding import default_embedder
 
     judge = LexicalEmbeddingJudge(default_embedder())
     started = time.perf_counter()

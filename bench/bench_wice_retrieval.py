@@ -59,9 +59,9 @@ def main() -> None:
     parser.add_argument("--rrf-sweep", action="store_true", help="also try other RRF k and pool sizes (exploratory)")
     args = parser.parse_args()
 
-    from rag.embedding import default_embedder
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
     print(machine())

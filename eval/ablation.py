@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=5)
     args = parser.parse_args(argv)
 
-    from rag.answerers import answerer_for
-    from rag.citations import CitationChecker
-    from rag.embedding import default_embedder
-    from rag.eval_run import run_evaluation, run_manifest, write_run
-    from rag.evaluation import load_gold
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.answer.registry import answerer_for
+    from rag.check.checker import CitationChecker
+    from rag.search.embedding import default_embedder
+    from rag.evaluate.run import run_evaluation, run_manifest, write_run
+    from rag.evaluate.metrics import load_gold
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
 
     questions = load_gold(args.gold, args.split)
     settings = Settings()

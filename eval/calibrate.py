@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     args = parser.parse_args(argv)
 
-    from rag.answering import ask, default_answerer
-    from rag.embedding import default_embedder
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.answer.extractive import ask, default_answerer
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
     rows = load_dev(args.dev)

@@ -66,7 +66,7 @@ def _settings(args: argparse.Namespace, corpus: list[str] | None = None):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.index import ingest
+    from rag.search.store import ingest
 
     settings = _settings(args, args.paths)
     _, report = ingest(settings, progress=not args.quiet)  # bars from the start: building may take long
@@ -75,9 +75,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _retriever(args: argparse.Namespace):
-    from rag.embedding import default_embedder
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
 
     settings = _settings(args)
     embedder = default_embedder()
@@ -106,10 +106,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.eval_report import format_comparison, format_summary
+    from rag.evaluate.report import format_comparison, format_summary
 
     if args.compare:
-        from rag.eval_run import compare_runs
+        from rag.evaluate.run import compare_runs
 
         print(format_comparison(compare_runs(Path(args.compare[0]), Path(args.compare[1]))))
         return 0
@@ -117,10 +117,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from rag.errors import RagError
 
         raise RagError("give a gold file with --gold FILE, or two run folders with --compare OLD NEW")
-    from rag.answerers import answerer_for
-    from rag.citations import CitationChecker
-    from rag.eval_run import run_evaluation, run_folder, run_manifest, write_run
-    from rag.evaluation import load_gold
+    from rag.answer.registry import answerer_for
+    from rag.check.checker import CitationChecker
+    from rag.evaluate.run import run_evaluation, run_folder, run_manifest, write_run
+    from rag.evaluate.metrics import load_gold
 
     questions = load_gold(args.gold, args.split)  # validated whole before anything runs
     run_folder(args.out)  # so is --out: a run never replaces what the user made
@@ -141,8 +141,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.answerers import answerer_for
-    from rag.answering import ask
+    from rag.answer.registry import answerer_for
+    from rag.answer.extractive import ask
     from rag.budget import time_budget
 
     retriever = _retriever(args)
@@ -186,11 +186,11 @@ def _print_removed(answer) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from rag.budget import time_budget
-    from rag.check_input import parse_check_input, read_input
-    from rag.citations import CitationChecker
-    from rag.embedding import default_embedder
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.check.formats import parse_check_input, read_input
+    from rag.check.checker import CitationChecker
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
 
     raw = read_input(args.file)
     settings = _settings(args)
@@ -205,7 +205,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from rag.webapp import serve
+    from rag.app.state import serve
 
     serve(_settings(args, args.corpus), host=args.host, port=args.port, uploads=Path(args.uploads),
           max_upload_mb=args.max_upload_mb)
@@ -216,7 +216,7 @@ def _llm_config(args: argparse.Namespace):
     """The LLM endpoint from RAG_LLM_* variables and --llm-* options, when the LLM answerer is chosen."""
     if getattr(args, "answerer", None) != "llm":
         return None
-    from rag.llm import LLMConfig
+    from rag.answer.llm.client import LLMConfig
 
     return LLMConfig.from_env(
         key_env=args.llm_api_key_env, base_url=args.llm_url, model=args.llm_model,

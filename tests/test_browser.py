@@ -28,7 +28,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def app_url(seed_settings, seed_index, embedder, tmp_path_factory):
     """The app over the shared seed index (read only here), on a free loopback port."""
-    from rag.webapp import AppState, start
+    from rag.app.state import AppState, start
 
     state = AppState(seed_settings, embedder, seed_index, tmp_path_factory.mktemp("uploads"))
     port = _free_port()
@@ -69,7 +69,7 @@ def test_ask_then_click_a_citation_shows_the_highlighted_span(browser, app_url, 
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from rag.answering import ask
+    from rag.answer.extractive import ask
 
     expected = ask(QUESTION, retriever)
     assert not expected.abstained

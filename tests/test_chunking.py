@@ -2,10 +2,10 @@
 
 import pytest
 
-from rag.chunking import chunk_document, count_tokens
-from rag.corpus import load_corpus
+from rag.ingest.chunking import chunk_document, count_tokens
+from rag.ingest.reading import load_corpus
 from rag.records import Document
-from rag.sentences import sentence_spans
+from rag.ingest.sentences import sentence_spans
 from rag.settings import ChunkSettings
 
 from .conftest import SEEDS

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from rag.check_input import locate_quote, parse_check_input
-from rag.citations import (
+from rag.check.formats import locate_quote, parse_check_input
+from rag.check.checker import (
     CitationChecker,
     CitedSentence,
     Evidence,
     LexicalEmbeddingJudge,
 )
-from rag.claims import NameIndex, extract_quantities, name_found
+from rag.check.claims import NameIndex, extract_quantities, name_found
 from rag.errors import RagError
 
 ARMS = "000_bbbc7011c7c84b3f"  # the S-400 / arms-exports article

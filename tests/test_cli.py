@@ -103,7 +103,7 @@ def test_searching_without_an_index_or_corpus_names_the_fix(tmp_path, run):
 
 
 def test_the_library_refuses_k_below_one_in_one_line(retriever):
-    from rag.answering import ask
+    from rag.answer.extractive import ask
     from rag.errors import RagError
 
     for call in (lambda: retriever.search("Who is Omar Lamrani?", k=0), lambda: ask("Who is Omar Lamrani?", retriever, k=-3)):

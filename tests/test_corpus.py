@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from rag.corpus import load_corpus, normalise_text
+from rag.ingest.reading import load_corpus, normalise_text
 from rag.errors import CorpusError
 
 from .conftest import SEEDS

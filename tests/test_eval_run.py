@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from rag.eval_run import compare_runs, run_evaluation, run_manifest, write_run
-from rag.evaluation import load_gold
+from rag.evaluate.run import compare_runs, run_evaluation, run_manifest, write_run
+from rag.evaluate.metrics import load_gold
 
 RESULT_FIELDS = {"id", "question", "answer", "short_answer", "abstained", "citations", "passages", "latency_ms", "scores"}
 
@@ -21,8 +21,8 @@ SMALL_GOLD = [
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, retriever):
-    from rag.answerers import answerer_for
-    from rag.citations import CitationChecker
+    from rag.answer.registry import answerer_for
+    from rag.check.checker import CitationChecker
 
     base = tmp_path_factory.mktemp("eval")
     gold_path = base / "gold.jsonl"
@@ -153,7 +153,7 @@ def test_out_dot_is_a_one_line_error(eval_cli, tmp_path):
 
 
 def test_out_replaces_a_previous_run_and_fills_an_empty_folder(eval_cli, tmp_path):
-    from rag.eval_run import RUN_FILES
+    from rag.evaluate.run import RUN_FILES
 
     assert eval_cli("runs/base")[0] == 0
     first = _files(tmp_path / "runs" / "base")

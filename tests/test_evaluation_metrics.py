@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rag.errors import RagError
-from rag.evaluation import (
+from rag.evaluate.metrics import (
     Aggregate,
     abstention_scores,
     answer_in_text,
@@ -121,7 +121,7 @@ def test_the_seed_gold_set_is_valid_and_split():
 def test_a_quote_in_another_unicode_form_is_located_at_the_exact_span(text_form, quote_form):
     import unicodedata
 
-    from rag.check_input import locate_quote
+    from rag.check.formats import locate_quote
 
     text = unicodedata.normalize(text_form, "Le café crème coûte 3 €. Zoë Ørsted a payé à Málaga.")
     quote = unicodedata.normalize(quote_form, "Zoë Ørsted a payé à Málaga")

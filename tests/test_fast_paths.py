@@ -26,7 +26,7 @@ def test_onnx_query_vectors_match_sentence_transformers(embedder):
 
 
 def test_fast_path_can_be_switched_off(embedder, monkeypatch):
-    from rag import query_encoder
+    from rag.search import query_encoder
 
     monkeypatch.setenv("RAG_ONNX_QUERY", "0")
     assert query_encoder.load(embedder) is None
@@ -45,7 +45,7 @@ def test_word_piece_counts_equal_the_transformers_tokenizer(embedder, seed_docum
 
 
 def test_ivf_lists_follow_the_square_root_rule():
-    from rag.index import ivf_lists
+    from rag.search.store import ivf_lists
 
     assert ivf_lists(1_000_000) == 4000
     assert ivf_lists(200_000) == int(4 * 200_000**0.5)
@@ -54,9 +54,9 @@ def test_ivf_lists_follow_the_square_root_rule():
 
 
 def test_approximate_index_saves_loads_and_finds_what_exact_search_finds(embedder, seed_settings, tmp_path):
-    from rag.corpus import load_corpus
-    from rag.index import IVF_NPROBE, Index, build_index
-    from rag.retrieval import Retriever
+    from rag.ingest.reading import load_corpus
+    from rag.search.store import IVF_NPROBE, Index, build_index
+    from rag.search.retrieval import Retriever
 
     documents = load_corpus(seed_settings.corpus)
     settings = replace(seed_settings, index_dir=tmp_path / "index", approximate_above=0)
@@ -77,7 +77,7 @@ def test_approximate_index_saves_loads_and_finds_what_exact_search_finds(embedde
 def test_single_query_search_restores_faiss_threads(seed_index, threads):
     import faiss
 
-    from rag.retrieval import _search_one
+    from rag.search.retrieval import _search_one
 
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(threads)
@@ -89,7 +89,7 @@ def test_single_query_search_restores_faiss_threads(seed_index, threads):
 
 
 def test_batched_onnx_vectors_match_sentence_transformers_on_passage_sentences(embedder, seed_documents):
-    from rag.sentences import sentence_spans
+    from rag.ingest.sentences import sentence_spans
 
     doc = next(iter(seed_documents.values()))
     sentences = [doc.text[s:e] for s, e in sentence_spans(doc.text)][:20]
@@ -112,10 +112,10 @@ def test_answering_over_an_existing_index_never_imports_sentence_transformers(em
     code = f"""
 import sys
 from pathlib import Path
-from rag.answering import ask
-from rag.embedding import default_embedder
-from rag.index import open_index
-from rag.retrieval import Retriever
+from rag.answer.extractive import ask
+from rag.search.embedding import default_embedder
+from rag.search.store import open_index
+from rag.search.retrieval import Retriever
 from rag.settings import Settings
 
 settings = Settings(corpus=(Path({str(seed_settings.corpus[0])!r}),), index_dir=Path({str(seed_settings.index_dir)!r}))

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pytest
 
-from rag.chunking import chunk_document
+from rag.ingest.chunking import chunk_document
 from rag.records import Document
 
 from .conftest import SEEDS, time_limit
@@ -25,7 +25,7 @@ SPACY_LIMIT = 30_000
 
 @pytest.fixture
 def small_spacy_limit(monkeypatch):
-    from rag.sentences import nlp
+    from rag.ingest.sentences import nlp
 
     for full in (True, False):
         monkeypatch.setattr(nlp(full), "max_length", SPACY_LIMIT)
@@ -34,7 +34,7 @@ def small_spacy_limit(monkeypatch):
 @pytest.fixture(scope="module")
 def seed_sentences() -> str:
     """The seed articles' text as one paragraph (about 7,000 characters)."""
-    from rag.corpus import load_corpus
+    from rag.ingest.reading import load_corpus
 
     return " ".join(" ".join(d.text.split()) for d in load_corpus([SEEDS]))
 
@@ -44,7 +44,7 @@ def one_paragraph(seed_sentences: str, at_least: int) -> str:
 
 
 def test_sentence_pieces_are_bounded_and_cover_the_text(seed_sentences):
-    from rag.sentences import MAX_PIECE_CHARS, analysis_spans
+    from rag.ingest.sentences import MAX_PIECE_CHARS, analysis_spans
 
     text = "Headline\n\n" + one_paragraph(seed_sentences, 3 * MAX_PIECE_CHARS) + "\n\nLast paragraph."
     spans = analysis_spans(text)
@@ -57,7 +57,7 @@ def test_sentence_pieces_are_bounded_and_cover_the_text(seed_sentences):
 def test_spacy_reads_a_long_article_in_batches_of_bounded_length(seed_sentences, monkeypatch):
     """spaCy's parser needs memory in proportion to what it reads at once: batches are cut by characters,
     so peak memory stays the same for any article (bench/bench_large_documents.py measures it)."""
-    from rag import sentences
+    from rag.ingest import sentences
 
     pipeline = sentences.nlp(full=False)
     real_pipe, batches = pipeline.pipe, []
@@ -92,10 +92,10 @@ def huge_corpus(tmp_path, seed_sentences, seed_settings):
 
 
 def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(small_spacy_limit, huge_corpus, embedder, capsys):
-    from rag.answering import ask
+    from rag.answer.extractive import ask
     from rag.cli import main
-    from rag.index import ingest
-    from rag.retrieval import Retriever
+    from rag.search.store import ingest
+    from rag.search.retrieval import Retriever
 
     index, report = ingest(huge_corpus, embedder)
     assert "huge" in index.documents and report.documents == 3
@@ -110,38 +110,38 @@ def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(small_sp
 
 
 def test_ingest_shows_progress_before_it_cuts_the_first_article(huge_corpus, embedder, capsys, monkeypatch):
-    import rag.index
-    from rag.index import ingest
+    import rag.search.store
+    from rag.search.store import ingest
 
     seen_at_first_cut = []
-    cut = rag.index.chunk_document
+    cut = rag.search.store.chunk_document
 
     def spy(doc, *args, **kwargs):
         if not seen_at_first_cut:
             seen_at_first_cut.append(capsys.readouterr().err)
         return cut(doc, *args, **kwargs)
 
-    monkeypatch.setattr(rag.index, "chunk_document", spy)
+    monkeypatch.setattr(rag.search.store, "chunk_document", spy)
     ingest(huge_corpus, embedder, progress=True)
     before, after = seen_at_first_cut[0], capsys.readouterr().err
     assert "reading articles" in before and "100%" in before  # the corpus was read with a bar
     assert "cutting articles into passages" in before  # the next bar is up before the work starts
-    total = sum(len(d.text) for d in rag.index.Index.load(huge_corpus.index_dir).documents.values())
+    total = sum(len(d.text) for d in rag.search.store.Index.load(huge_corpus.index_dir).documents.values())
     assert "cutting articles into passages: 100%" in after and f"/{total / 1000:.1f}k" in after
 
 
 def test_an_article_that_cannot_be_cut_is_skipped_with_a_warning(huge_corpus, embedder, monkeypatch, caplog):
-    import rag.index
-    from rag.index import ingest
+    import rag.search.store
+    from rag.search.store import ingest
 
-    cut = rag.index.chunk_document
+    cut = rag.search.store.chunk_document
 
     def broken_on_huge(doc, *args, **kwargs):
         if doc.id == "huge":
             raise ValueError("[E088] Text of length 1200000 exceeds maximum of 1000000")
         return cut(doc, *args, **kwargs)
 
-    monkeypatch.setattr(rag.index, "chunk_document", broken_on_huge)
+    monkeypatch.setattr(rag.search.store, "chunk_document", broken_on_huge)
     with caplog.at_level(logging.WARNING):
         index, report = ingest(huge_corpus, embedder)
     # Kept without passages, so the index still matches the corpus (no rebuild on every start).
@@ -153,7 +153,7 @@ def test_an_article_that_cannot_be_cut_is_skipped_with_a_warning(huge_corpus, em
 def test_long_runs_of_capitalised_words_are_analysed_in_linear_time():
     """All-caps wire copy or a page of names: law names are looked for word run by word run, not from
     every capital letter to the end of the run (which took 5 s for 34,000 characters and grew as the square)."""
-    from rag.answer_analysis import _law_acronyms
+    from rag.answer.analysis import _law_acronyms
 
     law = "later, the Countering America’s Adversaries Through Sanctions Act (CAATSA) was passed"
     page = " ".join(["WASHINGTON Senate Committee Hearing Report"] * 2_500) + " " + law

@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-from rag.answering import NO_ANSWER, ask, retrieve
+from rag.answer.extractive import NO_ANSWER, ask, retrieve
 from rag.errors import RagError
-from rag.llm import LLMConfig
-from rag.llm_answering import (
+from rag.answer.llm.client import LLMConfig
+from rag.answer.llm.answerer import (
     LLMAnswerer,
     build_messages,
     missing_codes,
@@ -197,8 +197,8 @@ def test_reply_parsing_handles_list_marks_and_verbose_markers():
 @pytest.fixture(scope="module")
 def injected_retriever(tmp_path_factory, embedder):
     """An index of one news article whose text carries an injection and a fake closing tag."""
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
     base = tmp_path_factory.mktemp("injected")
@@ -250,8 +250,8 @@ TOPICS = ["bridge repairs in Lisbon", "a bakery strike in Lyon", "tram fares in 
 @pytest.fixture(scope="module")
 def injections_retriever(tmp_path_factory, embedder):
     """One short news article per injection phrasing, each about its own topic."""
-    from rag.index import open_index
-    from rag.retrieval import Retriever
+    from rag.search.store import open_index
+    from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
     base = tmp_path_factory.mktemp("injections")
@@ -293,7 +293,7 @@ def test_facts_next_to_an_injection_are_still_verified(script, answerer, injecti
 
 
 def test_news_about_ai_is_not_mistaken_for_an_injection():
-    from rag.llm_answering import addressed_to_an_ai
+    from rag.answer.llm.answerer import addressed_to_an_ai
 
     for news in ["OpenAI said its assistant will refuse such requests.",
                  "The model must be retrained every year, engineers said.",
@@ -422,7 +422,7 @@ def test_eval_runs_with_the_llm_answerer_and_compares_with_extractive(script, se
     capsys.readouterr()
     assert _cli("eval", "--compare", str(tmp_path / "extractive"), str(tmp_path / "llm")) == 0
     assert f"new: {tmp_path / 'llm'}" in capsys.readouterr().out
-    from rag.eval_run import compare_runs
+    from rag.evaluate.run import compare_runs
 
     comparison = compare_runs(tmp_path / "extractive", tmp_path / "llm")
     assert comparison["old_run"]["settings"]["answerer"] == "extractive"
@@ -579,7 +579,7 @@ def test_configuration_from_environment(monkeypatch):
 
 def test_app_streams_verified_sentences_and_strikes_out_removed_ones(script, server, seed_settings, seed_index,
                                                                      embedder, monkeypatch, tmp_path):
-    from rag.webapp import AppState, _ask_handler
+    from rag.app.state import AppState, _ask_handler
 
     monkeypatch.setenv("RAG_LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
     monkeypatch.setenv("RAG_LLM_MODEL", "scripted")

@@ -13,8 +13,8 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.answer_analysis import TYPE_LABELS, NOUN_LABELS, WH_WORDS, analyse_question
-from rag.answering import ask
+from rag.answer.analysis import TYPE_LABELS, NOUN_LABELS, WH_WORDS, analyse_question
+from rag.answer.extractive import ask
 from rag.errors import RagError
 
 from .conftest import time_limit

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer_analysis import analyse_question
-from rag.answering import ask
+from rag.answer.analysis import analyse_question
+from rag.answer.extractive import ask
 
 from .conftest import time_limit
 

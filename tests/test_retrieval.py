@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.retrieval import Retriever, reciprocal_rank_fusion
+from rag.search.retrieval import Retriever, reciprocal_rank_fusion
 
 # (question, text the passage that answers it must contain)
 QUESTIONS = [

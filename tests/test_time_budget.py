@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from rag.answering import ask
+from rag.answer.extractive import ask
 from rag.budget import TimeBudgetExceeded, time_budget
 
 from .llm_server import Script, Step, base_url
@@ -29,7 +29,7 @@ def test_ask_stops_when_its_budget_runs_out(retriever):
 
 
 def test_checking_stops_when_its_budget_runs_out(retriever):
-    from rag.citations import CitationChecker
+    from rag.check.checker import CitationChecker
 
     checker = CitationChecker(retriever.index, retriever.embedder)
     answer = ask(INDIA, retriever)
@@ -104,9 +104,9 @@ def app(tmp_path_factory, embedder):
 
     from gradio_client import Client
 
-    from rag.index import open_index
+    from rag.search.store import open_index
     from rag.settings import Settings
-    from rag.webapp import AppState, app_settings, start
+    from rag.app.state import AppState, app_settings, start
 
     from .conftest import SEEDS
     from .test_webapp import free_port

@@ -4,7 +4,7 @@ The model sees the numbered passages as untrusted data inside ``<passage>``
 blocks and the rules in the system message: answer only from the passages,
 put ``[n]`` after every sentence, or say that the corpus does not answer. The
 prompt is only a request; the guarantee is the check that follows. Every
-sentence of the reply goes through ``rag.citations.CitationChecker`` against
+sentence of the reply goes through ``rag.check.checker.CitationChecker`` against
 the passages it cites before anything is shown:
 
 * supported sentences are kept, each with the checker's best evidence span
@@ -28,16 +28,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from rag.answering import NO_ANSWER
+from rag.answer.extractive import NO_ANSWER
 from rag.budget import check_time_budget
-from rag.llm import ChatClient, LLMConfig
+from rag.answer.llm.client import ChatClient, LLMConfig
 from rag.records import Answer, AnswerSentence, Citation, Passage
 
 if TYPE_CHECKING:
-    from rag.citations import CitationChecker, Evidence, SentenceVerdict
-    from rag.embedding import Embedder
-    from rag.index import Index
-    from rag.retrieval import Retriever
+    from rag.check.checker import CitationChecker, Evidence, SentenceVerdict
+    from rag.search.embedding import Embedder
+    from rag.search.store import Index
+    from rag.search.retrieval import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _is_decline(text: str) -> bool:
 
 def _without_markers(text: str) -> tuple[str, list[tuple[int, tuple[int, ...]]]]:
     """The text with its [n] markers taken out, and (position in that text, labels) of each marker."""
-    from rag.check_input import MARKER
+    from rag.check.formats import MARKER
 
     pieces, marks, position, length = [], [], 0, 0
     for match in MARKER.finditer(text):
@@ -153,7 +153,7 @@ def parse_reply(reply: str) -> list[ReplySentence]:
 
     Example: "Turkey bought S-400s [1], and India signed a deal [2]." -> one sentence, labels (1, 2).
     """
-    from rag.sentences import sentence_spans
+    from rag.ingest.sentences import sentence_spans
 
     text = _VERBOSE_MARKER.sub(r"[\1]", reply)
     text = "\n\n".join(line for line in text.splitlines())
@@ -328,7 +328,7 @@ class _Statements:
         """The statements and the left-out stretches of a passage text."""
         if text in self._cache:
             return self._cache[text]
-        from rag.sentences import nlp, sentence_spans
+        from rag.ingest.sentences import nlp, sentence_spans
 
         spans = sentence_spans(text)
         docs = nlp().pipe((text[a:b] for a, b in spans), disable=["ner"])
@@ -413,7 +413,7 @@ class Checked:
 def _shared_judge(embedder: Embedder) -> tuple[Any, threading.Lock]:
     """One support judge per embedder, with the lock that guards it: its analyses and vectors are cached
     by text, so every LLM answerer in the process (eval, app, tests) gains from what the others checked."""
-    from rag.citations import LexicalEmbeddingJudge
+    from rag.check.checker import LexicalEmbeddingJudge
 
     return LexicalEmbeddingJudge(embedder), threading.Lock()
 
@@ -463,7 +463,7 @@ class LLMAnswerer:
 
     def checker(self, index: Index) -> CitationChecker:
         """The citation checker for this index (the judge and its caches are shared, see ``_shared_judge``)."""
-        from rag.citations import CitationChecker
+        from rag.check.checker import CitationChecker
 
         if self._checker is None or self._checker[0] is not index:
             self._checker = (index, CitationChecker(index, self.embedder, judge=self._judge))
@@ -473,7 +473,7 @@ class LLMAnswerer:
 
     def verify(self, sentence: ReplySentence, passages: list[Passage], index: Index) -> Checked:
         """Checks one reply sentence against the passages it cites."""
-        from rag.citations import CitedSentence, Evidence
+        from rag.check.checker import CitedSentence, Evidence
 
         if sentence.declined:
             return Checked(sentence, "declined", 0.0, ("the model said the passages do not answer",))
@@ -513,7 +513,7 @@ class LLMAnswerer:
                    checker: CitationChecker) -> tuple[Citation, ...]:
         """The best evidence span first; for a sentence citing several passages, the best span of each other
         passage that supports it at least in part (a citation that adds nothing is dropped)."""
-        from rag.citations import CitedSentence
+        from rag.check.checker import CitedSentence
 
         best = verdict.evidence
         assert best is not None
@@ -610,9 +610,9 @@ class LLMAnswerer:
 
 def stream_ask(question: str, retriever: Retriever, answerer: LLMAnswerer, k: int = 5,
                threshold: float | None = None) -> Iterator[dict[str, Any]]:
-    """``rag.answering.ask`` as a stream: first ``{"type": "passages", "passages": [...]}``, then the
+    """``rag.answer.extractive.ask`` as a stream: first ``{"type": "passages", "passages": [...]}``, then the
     answerer's sentence events, then ``{"type": "answer"}`` with the abstention rule applied."""
-    from rag.answering import abstain, apply_abstention, load_threshold, retrieve
+    from rag.answer.extractive import abstain, apply_abstention, load_threshold, retrieve
     from rag.validation import clean_question
 
     question = clean_question(question)

@@ -3,7 +3,7 @@
 ``AppState`` holds the loaded models and the live index and does the work;
 ``build_app`` lays out the page and wires its events to the state; ``serve``
 loads everything (building the index when it is missing or stale) and starts
-the server on loopback. HTML comes from ``rag.app_view``, which escapes all
+the server on loopback. HTML comes from ``rag.app.views``, which escapes all
 corpus and user text.
 
 Stable API names for ``gradio_client`` (see docs/app.md): ``/ask``, ``/check``,
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 # Nothing may phone home: Gradio's usage analytics and version check off before it is imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from rag import app_view
+from rag.app import views as app_view
 from rag.budget import Deadline
 from rag.errors import RagError
 from rag.redaction import redact
@@ -39,14 +39,14 @@ from rag.settings import Settings
 if TYPE_CHECKING:
     import gradio as gr
 
-    from rag.citations import CheckReport
-    from rag.embedding import Embedder
-    from rag.index import BuildReport, Index
+    from rag.check.checker import CheckReport
+    from rag.search.embedding import Embedder
+    from rag.search.store import BuildReport, Index
     from rag.records import Answer, Document
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_UPLOADS = Path("corpus") / "uploads"
@@ -70,7 +70,7 @@ DEFAULT_LLM_REQUESTS = 4
 
 def app_settings(settings: Settings, uploads: Path) -> Settings:
     """``settings`` whose corpus is the configured one (explicit, else the index's, else seeds/) plus ``uploads``."""
-    from rag.index import configured_corpus
+    from rag.search.store import configured_corpus
 
     uploads.mkdir(parents=True, exist_ok=True)
     paths = configured_corpus(settings)
@@ -81,7 +81,7 @@ def app_settings(settings: Settings, uploads: Path) -> Settings:
 
 def example_questions(index: Index, path: Path = EXAMPLES_FILE, limit: int = 5) -> list[str]:
     """Questions from a gold file whose evidence is all in the index (plus one unanswerable one)."""
-    from rag.evaluation import load_gold
+    from rag.evaluate.metrics import load_gold
 
     try:
         gold = load_gold(path)
@@ -137,8 +137,8 @@ class AppState:
         self._set_index(index)
 
     def _set_index(self, index: Index) -> None:
-        from rag.citations import CitationChecker
-        from rag.retrieval import Retriever
+        from rag.check.checker import CitationChecker
+        from rag.search.retrieval import Retriever
 
         retriever = Retriever(index, self.embedder, rrf_k=self.settings.rrf_k)
         checker = CitationChecker(index, self.embedder, retriever=retriever)
@@ -167,8 +167,8 @@ class AppState:
     def ask(self, question: str, k: int = 5, answerer: str = "extractive",
             deadline: Deadline | None = None) -> tuple[Answer, float]:
         """The answer (or abstention) to ``question`` and the seconds it took, within the time budget."""
-        from rag.answerers import answerer_for
-        from rag.answering import ask
+        from rag.answer.registry import answerer_for
+        from rag.answer.extractive import ask
 
         if not 1 <= int(k) <= MAX_K:
             raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
@@ -181,13 +181,13 @@ class AppState:
 
     def ask_stream(self, question: str, k: int = 5, answerer: str = "extractive") -> Iterator[dict[str, Any]]:
         """``ask`` as events. The LLM answerer streams a ``{"type": "sentence", "kept": bool, ...}`` event per
-        reply sentence once the checker has verified it (``rag.llm_answering.stream_ask``); every answerer
+        reply sentence once the checker has verified it (``rag.answer.llm.answerer.stream_ask``); every answerer
         ends with ``{"type": "answer", "answer": Answer, "seconds": float}``.
 
         The time budget covers the whole stream; each step runs under it, whichever thread runs it.
         """
-        from rag.answerers import answerer_for
-        from rag.llm_answering import LLMAnswerer, stream_ask
+        from rag.answer.registry import answerer_for
+        from rag.answer.llm.answerer import LLMAnswerer, stream_ask
 
         if not 1 <= int(k) <= MAX_K:
             raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
@@ -217,7 +217,7 @@ class AppState:
 
     def check(self, raw: str) -> tuple[CheckReport, float]:
         """Verdicts for an answer in any format `rag check` reads, and the seconds it took, within the time budget."""
-        from rag.check_input import parse_check_input
+        from rag.check.formats import parse_check_input
 
         started = time.perf_counter()
         deadline = self._deadline("the check")
@@ -236,7 +236,7 @@ class AppState:
 
     def validate(self, files: Sequence[str | Path]) -> list[Upload]:
         """Checks every file before anything is copied; RagError naming each bad file otherwise."""
-        from rag.corpus import load_document
+        from rag.ingest.reading import load_document
 
         index = self.snapshot()[0]
         problems, accepted, names = [], [], set()
@@ -278,7 +278,7 @@ class AppState:
         All or nothing: a bad file, a failed build, or the app stopping half-way leaves the corpus folder
         and the index as they were (files wait in a hidden folder, which the next start clears).
         """
-        from rag.index import ingest
+        from rag.search.store import ingest
 
         note = progress or (lambda fraction, message: None)
         with self._changing:  # one corpus change at a time; readers keep using the current snapshot
@@ -408,7 +408,7 @@ def build_app(state: AppState, examples: Sequence[str] = ()) -> gr.Blocks:
     """The Blocks page: Ask, Check and Corpus tabs wired to ``state``."""
     import gradio as gr
 
-    from rag.answerers import ANSWERERS
+    from rag.answer.registry import ANSWERERS
 
     ask, check = _ask_handler(state), _check_handler(state)
     articles, upload = _corpus_handlers(state)
@@ -479,8 +479,8 @@ def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS, max_upload_m
 
     ``max_upload_mb``: the upload size limit per file (default ``RAG_MAX_UPLOAD_MB``, else 5).
     """
-    from rag.embedding import default_embedder
-    from rag.index import open_index
+    from rag.search.embedding import default_embedder
+    from rag.search.store import open_index
 
     settings = app_settings(settings, uploads)
     discard_interrupted_uploads(uploads)
@@ -511,8 +511,8 @@ PREPARE_UP_TO = 400  # chunks: a corpus this small is analysed whole at start-up
 
 def _warm_up(embedder: Embedder, index: Index) -> None:
     """Loads the question encoder and, for a small corpus, analyses every sentence now rather than on the first question."""
-    from rag.answering import default_answerer
-    from rag.retrieval import Retriever
+    from rag.answer.extractive import default_answerer
+    from rag.search.retrieval import Retriever
 
     embedder.query_encoder  # noqa: B018  (loads the ONNX session)
     if len(index) <= PREPARE_UP_TO:
@@ -524,7 +524,7 @@ def _import_gradio() -> None:
 
 
 def _load_spacy() -> None:
-    from rag.sentences import nlp
+    from rag.ingest.sentences import nlp
 
     nlp(full=True)  # what the answerer parses with; the checker's lighter pipeline loads on first use
 

@@ -9,7 +9,7 @@ character span of that sentence in the document's normalised text, so
 
 * the embedding model: cosine between question and sentence;
 * lexical coverage: how many of the question's content words the sentence holds;
-* the question's type (``rag.answer_analysis``): a "when" question needs a DATE,
+* the question's type (``rag.answer.analysis``): a "when" question needs a DATE,
   a "how much" question a MONEY amount, and the sentence that holds it must also
   hold the names of the question's wh-clause.
 
@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.answer_analysis import (
+from rag.answer.analysis import (
     Mention,
     QuestionInfo,
     SentenceInfo,
@@ -43,14 +43,15 @@ from rag.answer_analysis import (
 )
 from rag.budget import check_time_budget
 from rag.records import Answer, AnswerSentence, Citation, Passage
+from rag.settings import DATA_DIR
 from rag.validation import clean_question
 
 if TYPE_CHECKING:
-    from rag.embedding import Embedder
-    from rag.index import Index
-    from rag.retrieval import Retriever
+    from rag.search.embedding import Embedder
+    from rag.search.store import Index
+    from rag.search.retrieval import Retriever
 
-ABSTENTION_FILE = Path(__file__).resolve().parent / "data" / "abstention.json"
+ABSTENTION_FILE = DATA_DIR / "abstention.json"
 NO_ANSWER = "The corpus does not answer this question."
 MAX_SENTENCES = 3
 # A supporting sentence must add a missing name, or this many missing content words …

@@ -43,14 +43,14 @@ try:
 except ImportError:  # not POSIX: generations are not pinned (see pinned_generation)
     fcntl = None
 
-from rag.chunking import chunk_document
-from rag.corpus import corpus_fingerprint, load_corpus, progress_bar
+from rag.ingest.chunking import chunk_document
+from rag.ingest.reading import corpus_fingerprint, load_corpus, progress_bar
 from rag.errors import IndexDamagedError, IndexMismatchError, IndexMissingError, RagError
 from rag.records import Chunk, Document
 from rag.settings import TOKENIZER_NAME, ChunkSettings, Settings
 
 if TYPE_CHECKING:
-    from rag.embedding import Embedder
+    from rag.search.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -663,7 +663,7 @@ def ingest(
     A damaged index is rebuilt from the corpus its manifest names; one that cannot name it is an error
     naming `rag ingest PATHS`.
     """
-    from rag.embedding import default_embedder
+    from rag.search.embedding import default_embedder
 
     with writer_lock(settings.index_dir, settings.lock_timeout):
         previous, manifest, damage = _inspect(settings.index_dir)
@@ -690,7 +690,7 @@ def open_index(settings: Settings, embedder: Embedder | None = None, rebuild: bo
     A damaged index is rebuilt only from its own corpus (its manifest) or the configured one, never
     from a default. With ``rebuild=False`` anything but a usable index raises an error naming the fix.
     """
-    from rag.embedding import default_embedder
+    from rag.search.embedding import default_embedder
 
     embedder = embedder or default_embedder()
     index, manifest, damage = _inspect(settings.index_dir)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from rag.embedding import Embedder
+    from rag.search.embedding import Embedder
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
-from rag.evaluation import (
+from rag.evaluate.metrics import (
     CORRECT_F1,
     Aggregate,
     GoldQuestion,
@@ -37,9 +37,9 @@ from rag.evaluation import (
 )
 
 if TYPE_CHECKING:
-    from rag.answering import Answerer
-    from rag.citations import CitationChecker
-    from rag.retrieval import Retriever
+    from rag.answer.extractive import Answerer
+    from rag.check.checker import CitationChecker
+    from rag.search.retrieval import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def evaluate_question(
 
     A question that runs out of ``time_budget`` seconds counts as an abstention, marked ``timed_out``.
     """
-    from rag.answering import ask
+    from rag.answer.extractive import ask
     from rag.budget import TimeBudgetExceeded
     from rag.budget import time_budget as budget
     from rag.records import Answer
@@ -225,7 +225,7 @@ def write_run(
     The run is written to a hidden folder beside out_dir and then moved into place, so an
     interrupted run leaves the earlier one as it was.
     """
-    from rag.eval_report import write_report
+    from rag.evaluate.report import write_report
 
     out_dir = run_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from rag.records import Chunk, Document
-from rag.sentences import sentence_spans
+from rag.ingest.sentences import sentence_spans
 from rag.settings import TOKENIZER_NAME, ChunkSettings
 
 _WORD = re.compile(r"\S+")

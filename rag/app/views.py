@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rag.records import Answer, Citation, Document, Passage
 
 if TYPE_CHECKING:
-    from rag.citations import CheckReport, Evidence, SentenceVerdict
+    from rag.check.checker import CheckReport, Evidence, SentenceVerdict
 
 CONTEXT_CHARS = 200  # article text shown around a check's evidence span
 VERDICT_LABELS = {

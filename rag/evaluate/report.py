@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from rag.eval_run import QuestionResult
+    from rag.evaluate.run import QuestionResult
 
 STATUS_ORDER = {"wrong": 0, "answered_unanswerable": 1, "missed": 2, "correct": 3}
 STATUS_TEXT = {

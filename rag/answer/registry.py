@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.answering import Answerer
-    from rag.llm import LLMConfig
-    from rag.retrieval import Retriever
+    from rag.answer.extractive import Answerer
+    from rag.answer.llm.client import LLMConfig
+    from rag.search.retrieval import Retriever
 
 ANSWERERS = ("extractive", "llm")
 
@@ -20,11 +20,11 @@ def answerer_for(name: str, retriever: Retriever, llm: LLMConfig | None = None) 
     ``llm`` configures the "llm" answerer (default: ``LLMConfig.from_env()``).
     """
     if name == "extractive":
-        from rag.answering import default_answerer
+        from rag.answer.extractive import default_answerer
 
         return default_answerer(retriever)
     if name == "llm":
-        from rag.llm_answering import llm_answerer
+        from rag.answer.llm.answerer import llm_answerer
 
         return llm_answerer(retriever, llm)
     raise RagError(f"unknown answerer '{name}': choose one of {', '.join(ANSWERERS)}")

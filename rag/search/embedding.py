@@ -75,7 +75,7 @@ class Embedder:
 
         Importing sentence-transformers (torch, scikit-learn) costs ~10 CPU seconds; a
         process that only answers questions over an existing index never needs it once
-        the ONNX fast path is verified (see ``rag.query_encoder``).
+        the ONNX fast path is verified (see ``rag.search.query_encoder``).
         """
         with self._model_lock:
             if self._model is None:
@@ -168,7 +168,7 @@ class Embedder:
     @cached_property
     def query_encoder(self):
         """The onnxruntime fast path for single questions, or None when only torch is usable."""
-        from rag import query_encoder
+        from rag.search import query_encoder
 
         return query_encoder.load(self)
 

@@ -12,12 +12,12 @@ import numpy as np
 
 from rag.budget import check_time_budget
 from rag.errors import RagError
-from rag.index import bm25_tokens
+from rag.search.store import bm25_tokens
 from rag.records import Passage
 
 if TYPE_CHECKING:
-    from rag.embedding import Embedder
-    from rag.index import Index
+    from rag.search.embedding import Embedder
+    from rag.search.store import Index
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")

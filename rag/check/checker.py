@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from rag.claims import (
+from rag.check.claims import (
     NAME_LABELS,
     NEGATIONS,
     NameIndex,
@@ -37,13 +37,14 @@ from rag.claims import (
 )
 from rag.budget import check_time_budget
 from rag.records import Evidence
+from rag.settings import DATA_DIR
 
 if TYPE_CHECKING:
-    from rag.embedding import Embedder
-    from rag.index import Index
-    from rag.retrieval import Retriever
+    from rag.search.embedding import Embedder
+    from rag.search.store import Index
+    from rag.search.retrieval import Retriever
 
-THRESHOLDS_PATH = Path(__file__).parent / "data" / "citation_thresholds.json"
+THRESHOLDS_PATH = DATA_DIR / "citation_thresholds.json"
 VERDICTS = ("supported", "partially_supported", "unsupported", "uncited")
 MAX_WINDOWS = 24  # longer cited texts are pre-filtered to the windows sharing most words with the claim
 JOINT_WINDOWS = 3  # coverage of the claim may come from up to this many windows together
@@ -255,7 +256,7 @@ class LexicalEmbeddingJudge:
     """
 
     def __init__(self, embedder: Embedder, thresholds: Thresholds | None = None, cache_size: int = 4096):
-        from rag.sentences import nlp
+        from rag.ingest.sentences import nlp
 
         self.embedder = embedder
         self.thresholds = thresholds or Thresholds.load()
@@ -493,7 +494,7 @@ class CitationChecker:
     # -- evidence windows ----------------------------------------------------
 
     def _document_sentences(self, doc_id: str) -> list[tuple[int, int]] | None:
-        from rag.sentences import sentence_spans
+        from rag.ingest.sentences import sentence_spans
 
         doc = self.index.documents.get(doc_id) if self.index is not None else None
         if doc is None:
@@ -504,7 +505,7 @@ class CitationChecker:
 
     def _window_parts(self, evidence: Evidence) -> list[tuple[Evidence, tuple[str, ...]]]:
         """Windows of 1–2 consecutive sentences inside the cited span (clipped to it), with their sentences."""
-        from rag.sentences import sentence_spans
+        from rag.ingest.sentences import sentence_spans
 
         spans = self._document_sentences(evidence.doc_id)
         if spans is not None:
@@ -625,7 +626,7 @@ class CitationChecker:
 
     def check_record(self, answer: dict[str, Any], propose: bool = True) -> CheckReport:
         """Checks an answer in our JSON form (``rag.records.Answer.to_dict()``)."""
-        from rag.check_input import sentences_from_record
+        from rag.check.formats import sentences_from_record
 
         return self.check_answer(sentences_from_record(answer, self.index), propose=propose)
 

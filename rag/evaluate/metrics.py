@@ -164,7 +164,7 @@ def answer_in_text(golds: Sequence[str], text: str) -> float:
 
 def locate_gold_quote(document_text: str, quote: str) -> tuple[int, int] | None:
     """The span of a gold quote in the normalised document text, matched ignoring whitespace."""
-    from rag.check_input import locate_quote
+    from rag.check.formats import locate_quote
 
     return locate_quote(document_text, quote)
 

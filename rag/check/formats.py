@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.budget import check_time_budget
-from rag.citations import CitedSentence
+from rag.check.checker import CitedSentence
 from rag.errors import RagError
 from rag.records import Evidence
 
 if TYPE_CHECKING:
-    from rag.index import Index
+    from rag.search.store import Index
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(r"^\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)")
@@ -145,7 +145,7 @@ def split_marked(text: str) -> list[tuple[str, tuple[int, ...]]]:
 
     A marker that opens a sentence belongs to the sentence before it ("... 2019. [1] Then ...").
     """
-    from rag.sentences import sentence_spans
+    from rag.ingest.sentences import sentence_spans
 
     result: list[tuple[str, tuple[int, ...]]] = []
     for start, end in sentence_spans(text):

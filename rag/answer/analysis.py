@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rag.budget import check_time_budget
-from rag.sentences import _merge_fragments, analysis_spans, nlp
+from rag.ingest.sentences import _merge_fragments, analysis_spans, nlp
 
 # Entity labels that can answer each question type, best first.
 PERSON_LIKE = ("PERSON", "ORG", "NORP", "GPE")
@@ -277,7 +277,7 @@ def _appositives(sent, offset: int) -> list[tuple[str, int, int]]:
 
 @lru_cache(maxsize=8192)
 def _analyse_piece(doc_id: str, text: str, p_start: int, p_end: int) -> tuple[SentenceInfo, ...]:
-    """The sentences of one paragraph (or piece of a long one, see ``rag.sentences.analysis_spans``) of a
+    """The sentences of one paragraph (or piece of a long one, see ``rag.ingest.sentences.analysis_spans``) of a
     document (cached: keyed by its own text and place)."""
     del doc_id  # part of the cache key only, with the offsets: the same text at another place is another entry
     parsed = nlp()(text)
@@ -288,7 +288,7 @@ def _analyse_piece(doc_id: str, text: str, p_start: int, p_end: int) -> tuple[Se
             end -= 1
         if end > start:
             spans.append((start, end))
-    # The same merge as rag.sentences, so sentences line up with chunk boundaries.
+    # The same merge as rag.ingest.sentences, so sentences line up with chunk boundaries.
     merged = _merge_fragments(text, spans)
     infos = []
     for start, end in merged:
