@@ -72,7 +72,7 @@ def main() -> int:
     torch.set_num_threads(2)
     from rag.answer.extractive import ExtractiveAnswerer, ask
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
     from rag.ingest.sentences import nlp
     from rag.settings import Settings

@@ -18,7 +18,7 @@ from rag.answer.extractive import ask
 from rag.check.checker import CitationChecker
 from rag.search.embedding import default_embedder
 from rag.evaluate.metrics import load_gold
-from rag.search.store import open_index
+from rag.search.index import open_index
 from rag.search.retrieval import Retriever
 from rag.settings import Settings
 

@@ -44,7 +44,7 @@ def main() -> int:
     import torch
 
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
     from rag.settings import Settings
 

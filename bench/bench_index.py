@@ -42,7 +42,7 @@ SEED_QUESTIONS = [
 def bench_build(docs: int) -> None:
     from rag.ingest.reading import load_corpus
     from rag.search.embedding import default_embedder
-    from rag.search.store import build_index
+    from rag.search.build import build_index
     from rag.ingest.chunking import chunk_document
     from rag.ingest.sentences import nlp
     from rag.settings import Settings
@@ -92,7 +92,7 @@ def bench_build(docs: int) -> None:
 
 def bench_search(rounds: int) -> None:
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever, reciprocal_rank_fusion
     from rag.settings import Settings
 

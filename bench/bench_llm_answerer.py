@@ -68,7 +68,7 @@ def bench_gold(k: int) -> None:
     from rag.answer.extractive import retrieve
     from rag.search.embedding import default_embedder
     from rag.evaluate.metrics import locate_gold_quote
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.answer.llm.client import LLMConfig
     from rag.answer.llm.answerer import LLMAnswerer
     from rag.search.retrieval import Retriever

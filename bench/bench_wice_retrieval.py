@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
     from rag.settings import Settings
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.search.embedding import default_embedder
     from rag.evaluate.run import run_evaluation, run_manifest, write_run
     from rag.evaluate.metrics import load_gold
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
 
     questions = load_gold(args.gold, args.split)

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rag.answer.extractive import ask, default_answerer
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
     from rag.settings import Settings
 

@@ -66,7 +66,7 @@ def _settings(args: argparse.Namespace, corpus: list[str] | None = None):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.search.store import ingest
+    from rag.search.index import ingest
 
     settings = _settings(args, args.paths)
     _, report = ingest(settings, progress=not args.quiet)  # bars from the start: building may take long
@@ -76,7 +76,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _retriever(args: argparse.Namespace):
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
 
     settings = _settings(args)
@@ -189,7 +189,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from rag.check.formats import parse_check_input, read_input
     from rag.check.checker import CitationChecker
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
 
     raw = read_input(args.file)

@@ -34,7 +34,7 @@ def seed_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def seed_index(seed_settings, embedder):
-    from rag.search.store import open_index
+    from rag.search.index import open_index
 
     return open_index(seed_settings, embedder)
 

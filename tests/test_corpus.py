@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from rag.ingest.reading import load_corpus, normalise_text
+from rag.ingest.normalising import normalise_text
+from rag.ingest.reading import load_corpus
 from rag.errors import CorpusError
 
 from .conftest import SEEDS

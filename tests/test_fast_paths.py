@@ -45,7 +45,7 @@ def test_word_piece_counts_equal_the_transformers_tokenizer(embedder, seed_docum
 
 
 def test_ivf_lists_follow_the_square_root_rule():
-    from rag.search.store import ivf_lists
+    from rag.search.structures import ivf_lists
 
     assert ivf_lists(1_000_000) == 4000
     assert ivf_lists(200_000) == int(4 * 200_000**0.5)
@@ -55,7 +55,9 @@ def test_ivf_lists_follow_the_square_root_rule():
 
 def test_approximate_index_saves_loads_and_finds_what_exact_search_finds(embedder, seed_settings, tmp_path):
     from rag.ingest.reading import load_corpus
-    from rag.search.store import IVF_NPROBE, Index, build_index
+    from rag.search.build import build_index
+    from rag.search.store import Index
+    from rag.search.structures import IVF_NPROBE
     from rag.search.retrieval import Retriever
 
     documents = load_corpus(seed_settings.corpus)
@@ -114,7 +116,7 @@ import sys
 from pathlib import Path
 from rag.answer.extractive import ask
 from rag.search.embedding import default_embedder
-from rag.search.store import open_index
+from rag.search.index import open_index
 from rag.search.retrieval import Retriever
 from rag.settings import Settings
 

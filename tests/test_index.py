@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
-from rag.search.store import Index, ingest, open_index
+from rag.search.index import ingest, open_index
+from rag.search.store import Index
 from rag.search.retrieval import Retriever
 from rag.settings import ChunkSettings
 
@@ -243,7 +244,7 @@ def test_the_manifest_records_absolute_corpus_paths(tmp_path, settings, embedder
 
 
 def test_a_generation_being_read_survives_an_ingest_that_swaps_generations(settings, embedder):
-    from rag.search.store import pinned_generation
+    from rag.search.generations import pinned_generation
 
     ingest(settings, embedder)
     with pinned_generation(settings.index_dir) as generation:
@@ -257,23 +258,23 @@ def test_a_generation_being_read_survives_an_ingest_that_swaps_generations(setti
 
 
 def test_a_reader_that_loses_the_race_with_an_ingest_reads_the_new_generation(settings, embedder, monkeypatch):
-    import rag.search.store
+    import rag.search.generations
 
     ingest(settings, embedder)
     old = (settings.index_dir / "CURRENT").read_text().strip()
     (settings.corpus[0] / "finland.txt").write_text(NEW_ARTICLE)
-    read_current = rag.search.store._read_current
+    read_current = rag.search.generations._read_current
     calls = []
 
     def current_then_ingest(index_dir):
         name = read_current(index_dir)
         if not calls:  # an ingest swaps and removes this generation right after the reader read CURRENT
             calls.append(name)
-            monkeypatch.setattr(rag.search.store, "_read_current", read_current)
+            monkeypatch.setattr(rag.search.generations, "_read_current", read_current)
             ingest(settings, embedder)
         return name
 
-    monkeypatch.setattr(rag.search.store, "_read_current", current_then_ingest)
+    monkeypatch.setattr(rag.search.generations, "_read_current", current_then_ingest)
     index = Index.load(settings.index_dir)
     assert calls == [old] and not (settings.index_dir / old).exists()
     assert "finland" in index.documents  # the reader retried with the new generation

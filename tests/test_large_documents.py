@@ -94,7 +94,7 @@ def huge_corpus(tmp_path, seed_sentences, seed_settings):
 def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(small_spacy_limit, huge_corpus, embedder, capsys):
     from rag.answer.extractive import ask
     from rag.cli import main
-    from rag.search.store import ingest
+    from rag.search.index import ingest
     from rag.search.retrieval import Retriever
 
     index, report = ingest(huge_corpus, embedder)
@@ -110,18 +110,19 @@ def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(small_sp
 
 
 def test_ingest_shows_progress_before_it_cuts_the_first_article(huge_corpus, embedder, capsys, monkeypatch):
+    import rag.search.build
     import rag.search.store
-    from rag.search.store import ingest
+    from rag.search.index import ingest
 
     seen_at_first_cut = []
-    cut = rag.search.store.chunk_document
+    cut = rag.search.build.chunk_document
 
     def spy(doc, *args, **kwargs):
         if not seen_at_first_cut:
             seen_at_first_cut.append(capsys.readouterr().err)
         return cut(doc, *args, **kwargs)
 
-    monkeypatch.setattr(rag.search.store, "chunk_document", spy)
+    monkeypatch.setattr(rag.search.build, "chunk_document", spy)
     ingest(huge_corpus, embedder, progress=True)
     before, after = seen_at_first_cut[0], capsys.readouterr().err
     assert "reading articles" in before and "100%" in before  # the corpus was read with a bar
@@ -131,17 +132,18 @@ def test_ingest_shows_progress_before_it_cuts_the_first_article(huge_corpus, emb
 
 
 def test_an_article_that_cannot_be_cut_is_skipped_with_a_warning(huge_corpus, embedder, monkeypatch, caplog):
+    import rag.search.build
     import rag.search.store
-    from rag.search.store import ingest
+    from rag.search.index import ingest
 
-    cut = rag.search.store.chunk_document
+    cut = rag.search.build.chunk_document
 
     def broken_on_huge(doc, *args, **kwargs):
         if doc.id == "huge":
             raise ValueError("[E088] Text of length 1200000 exceeds maximum of 1000000")
         return cut(doc, *args, **kwargs)
 
-    monkeypatch.setattr(rag.search.store, "chunk_document", broken_on_huge)
+    monkeypatch.setattr(rag.search.build, "chunk_document", broken_on_huge)
     with caplog.at_level(logging.WARNING):
         index, report = ingest(huge_corpus, embedder)
     # Kept without passages, so the index still matches the corpus (no rebuild on every start).

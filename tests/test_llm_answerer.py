@@ -197,7 +197,7 @@ def test_reply_parsing_handles_list_marks_and_verbose_markers():
 @pytest.fixture(scope="module")
 def injected_retriever(tmp_path_factory, embedder):
     """An index of one news article whose text carries an injection and a fake closing tag."""
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
@@ -250,7 +250,7 @@ TOPICS = ["bridge repairs in Lisbon", "a bakery strike in Lyon", "tram fares in 
 @pytest.fixture(scope="module")
 def injections_retriever(tmp_path_factory, embedder):
     """One short news article per injection phrasing, each about its own topic."""
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.search.retrieval import Retriever
     from rag.settings import Settings
 

@@ -104,7 +104,7 @@ def app(tmp_path_factory, embedder):
 
     from gradio_client import Client
 
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.settings import Settings
     from rag.app.state import AppState, app_settings, start
 

@@ -41,7 +41,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory, embedder):
     """(state, url): the real app over a private corpus copy, served on a free loopback port."""
-    from rag.search.store import open_index
+    from rag.search.index import open_index
     from rag.app.state import AppState, app_settings, start
 
     base = tmp_path_factory.mktemp("webapp")
@@ -186,21 +186,21 @@ def test_an_upload_over_the_size_limit_is_refused_and_the_page_states_the_limit(
 def test_asking_goes_on_while_an_upload_is_being_indexed(client, app_env, tmp_path, monkeypatch):
     import threading
 
-    import rag.search.store
+    import rag.search.index
     from gradio_client import handle_file
 
     from .conftest import time_limit
 
     state, _ = app_env
     indexing, release = threading.Event(), threading.Event()
-    real_ingest = rag.search.store.ingest
+    real_ingest = rag.search.index.ingest
 
     def slow_ingest(*args, **kwargs):
         indexing.set()
         release.wait(timeout=120)
         return real_ingest(*args, **kwargs)
 
-    monkeypatch.setattr(rag.search.store, "ingest", slow_ingest)
+    monkeypatch.setattr(rag.search.index, "ingest", slow_ingest)
     article = tmp_path / "slowferry.txt"
     article.write_text(NEW_ARTICLE.replace("Valletta", "Mdina"))
     upload = client.submit([handle_file(article)], api_name="/upload")
@@ -227,7 +227,7 @@ def test_an_upload_cut_off_by_a_crash_never_enters_the_corpus(tmp_path, embedder
     and the next start comes up with the corpus as it was."""
     import os
 
-    import rag.search.store
+    import rag.search.index
 
     shutil.copytree(ROOT / "seeds", tmp_path / "corpus")
     state = _state_for(tmp_path / "corpus", embedder, tmp_path)
@@ -235,7 +235,7 @@ def test_an_upload_cut_off_by_a_crash_never_enters_the_corpus(tmp_path, embedder
     article.write_text(NEW_ARTICLE)
     child = os.fork()
     if child == 0:  # the app, killed in the middle of indexing the upload
-        rag.search.store.ingest = lambda *args, **kwargs: os._exit(9)
+        rag.search.index.ingest = lambda *args, **kwargs: os._exit(9)
         state.add_files([article])
         os._exit(0)
     _, status = os.waitpid(child, 0)

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
     from rag.check.checker import CheckReport
     from rag.search.embedding import Embedder
-    from rag.search.store import BuildReport, Index
+    from rag.search.build import BuildReport
+    from rag.search.store import Index
     from rag.records import Answer, Document
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ DEFAULT_LLM_REQUESTS = 4
 
 def app_settings(settings: Settings, uploads: Path) -> Settings:
     """``settings`` whose corpus is the configured one (explicit, else the index's, else seeds/) plus ``uploads``."""
-    from rag.search.store import configured_corpus
+    from rag.search.index import configured_corpus
 
     uploads.mkdir(parents=True, exist_ok=True)
     paths = configured_corpus(settings)
@@ -278,7 +279,7 @@ class AppState:
         All or nothing: a bad file, a failed build, or the app stopping half-way leaves the corpus folder
         and the index as they were (files wait in a hidden folder, which the next start clears).
         """
-        from rag.search.store import ingest
+        from rag.search.index import ingest
 
         note = progress or (lambda fraction, message: None)
         with self._changing:  # one corpus change at a time; readers keep using the current snapshot
@@ -480,7 +481,7 @@ def load_state(settings: Settings, uploads: Path = DEFAULT_UPLOADS, max_upload_m
     ``max_upload_mb``: the upload size limit per file (default ``RAG_MAX_UPLOAD_MB``, else 5).
     """
     from rag.search.embedding import default_embedder
-    from rag.search.store import open_index
+    from rag.search.index import open_index
 
     settings = app_settings(settings, uploads)
     discard_interrupted_uploads(uploads)

@@ -1,9 +1,10 @@
-"""Loading articles from disk into Documents with normalised text.
+"""Reading articles from disk into Documents with normalised text, and stamping the files read.
 
 Accepts folders or files of ``.txt``, ``.md``, ``.html``/``.htm`` and ``.jsonl``
-(one article a line: id, title, text, optional url and published). Hard-wrapped
-text is joined back into paragraphs; all offsets elsewhere refer to the
-normalised text produced here.
+(one article a line: id, title, text, optional url and published). Text is
+normalised by ``rag.ingest.normalising``; all offsets elsewhere refer to it.
+Each file read gets a ``FileStamp`` (size, modification time, hash of its bytes)
+so that a later run can tell an unchanged corpus without reading it again.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import errno
 import hashlib
 import json
 import logging
+import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.errors import CorpusError
+from rag.ingest.normalising import clean_line, fallback_title, normalise_text
 from rag.records import Document
 
 log = logging.getLogger(__name__)
@@ -28,10 +33,11 @@ HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_SENTENCE_END = re.compile(r"[.!?:;…][\"'”’)\]]*$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 PROGRESS_FROM = 1_000_000  # bytes or characters of work from which a progress bar is shown unasked
+# A file changed twice within one tick of the file system's clock keeps its modification time: a time
+# this recent when the file is read is not trusted later, and the file is hashed instead ("racy git").
+RECENT_NS = 2_000_000_000
 
 
 def content_hash(text: str) -> str:
@@ -39,124 +45,36 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-# ---------------------------------------------------------------------------
-# Normalisation of plain text
+@dataclass(frozen=True)
+class FileStamp:
+    """What a corpus file was when it was read: absolute path, size, modification time (-1: not to be
+    trusted) and the SHA-256 of the bytes read."""
 
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
 
-def _clean_line(line: str) -> str:
-    return _SPACES.sub(" ", line).strip()
+    def to_list(self) -> list[Any]:
+        return [self.path, self.size, self.mtime_ns, self.sha256]
 
+    @classmethod
+    def from_list(cls, item: list[Any]) -> FileStamp:
+        path, size, mtime_ns, sha256 = item
+        return cls(str(path), int(size), int(mtime_ns), str(sha256))
 
-def _blocks(lines: list[str]) -> list[list[str]]:
-    """Groups of consecutive non-blank lines."""
-    blocks: list[list[str]] = []
-    current: list[str] = []
-    for line in lines:
-        if line:
-            current.append(line)
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
-
-
-def _wrap_width(lines: list[str]) -> int | None:
-    """The column at which the text was hard-wrapped, or None when it was not.
-
-    A hard-wrapped text has many lines that end close to one common width;
-    free-flowing text has one paragraph a line with widely varying lengths.
-    """
-    lengths = [len(line) for line in lines if line]
-    if len(lengths) < 4:
-        return None
-    width = sorted(lengths)[int(0.9 * (len(lengths) - 1))]
-    if width > 200:
-        return None
-    near_width = sum(1 for n in lengths if n >= 0.7 * width)
-    # A wrapper breaks lines mid-sentence; one-paragraph-a-line text ends lines at sentence ends.
-    mid_sentence = sum(1 for line in lines if line and not _SENTENCE_END.search(line))
-    if width < 40 or near_width < 0.5 * len(lengths) or mid_sentence < 0.4 * len(lengths):
-        return None
-    return width
-
-
-def _join_wrapped(lines: list[str]) -> str:
-    """Joins the lines of one paragraph; a line ending in '-' joins without a space, keeping the hyphen."""
-    text = lines[0]
-    for line in lines[1:]:
-        text = text + line if text.endswith("-") else text + " " + line
-    return text
-
-
-def _is_headline(block: list[str]) -> bool:
-    words = " ".join(block).split()
-    if not 2 <= len(words) <= 30 or len(block) > 3:
-        return False
-    if _SENTENCE_END.search(block[-1]):
-        return False
-    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
-    return capitalised >= 0.6 * len(words)
-
-
-def _paragraphs(raw: str) -> tuple[str | None, list[str]]:
-    """Splits raw text into (headline or None, paragraphs), joining hard-wrapped lines."""
-    lines = [_clean_line(line) for line in raw.splitlines()]
-    blocks = _blocks(lines)
-    if not blocks:
-        return None, []
-    width = _wrap_width(lines)
-    headline = None
-    if _is_headline(blocks[0]) and (len(blocks[0]) > 1 or len(blocks) > 1):
-        headline = " ".join(blocks[0])
-        blocks = blocks[1:]
-    paragraphs: list[str] = []
-    for block in blocks:
-        if width is None:
-            paragraphs.extend(block)  # one paragraph a line
-            continue
-        current = [block[0]]
-        for line in block[1:]:
-            previous = current[-1]
-            next_word = line.split(" ", 1)[0]
-            # A wrapper breaks a line only when the next word would not fit; a short line
-            # ending a sentence is a paragraph end.
-            wrapped = len(previous) + 1 + len(next_word) > width * 0.85 or not _SENTENCE_END.search(previous)
-            if wrapped:
-                current.append(line)
-            else:
-                paragraphs.append(_join_wrapped(current))
-                current = [line]
-        paragraphs.append(_join_wrapped(current))
-    return headline, paragraphs
-
-
-def normalise_text(raw: str) -> tuple[str | None, str]:
-    """Returns (headline or None, normalised text) for a plain-text article.
-
-    Paragraphs are separated by a blank line; a recognised headline is kept as
-    the first paragraph so it can be cited like any other text.
-    """
-    headline, paragraphs = _paragraphs(raw)
-    parts = ([headline] if headline else []) + paragraphs
-    return headline, "\n\n".join(parts)
-
-
-def _fallback_title(text: str, doc_id: str) -> str:
-    first = text.split("\n", 1)[0].strip()
-    if not first:
-        return doc_id
-    words = first.split()
-    return " ".join(words[:12]) + (" …" if len(words) > 12 else "")
+    @classmethod
+    def of(cls, path: Path, stat: os.stat_result, data: bytes) -> FileStamp:
+        """The stamp of ``data`` read from ``path``, whose ``stat`` was taken before reading."""
+        mtime = stat.st_mtime_ns if time.time_ns() - stat.st_mtime_ns >= RECENT_NS else -1
+        return cls(os.path.abspath(path), stat.st_size, mtime, hashlib.sha256(data).hexdigest())
 
 
 # ---------------------------------------------------------------------------
 # Readers, one per format
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
+def _decode(data: bytes) -> str:
     if b"\x00" in data[:8192]:
         raise ValueError("looks binary (contains NUL bytes)")
     try:
@@ -173,7 +91,7 @@ def _document(doc_id: str, title: str | None, text: str, source: str, **meta: st
         raise ValueError("has no text")
     return Document(
         id=doc_id,
-        title=title or _fallback_title(text, doc_id),
+        title=title or fallback_title(text, doc_id),
         text=text,
         source=source,
         content_hash=content_hash(text + "\x00" + (title or "")),
@@ -181,8 +99,8 @@ def _document(doc_id: str, title: str | None, text: str, source: str, **meta: st
     )
 
 
-def _read_text(path: Path) -> Iterator[Document]:
-    raw = _decode(path)
+def _read_text(path: Path, data: bytes) -> Iterator[Document]:
+    raw = _decode(data)
     if path.suffix.lower() in {".md", ".markdown"}:
         raw = "\n".join(_MD_HEADING.sub("", line) for line in raw.splitlines())
     headline, text = normalise_text(raw)
@@ -192,10 +110,10 @@ def _read_text(path: Path) -> Iterator[Document]:
 _BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "figcaption", "td", "th", "dd", "dt"]
 
 
-def _read_html(path: Path) -> Iterator[Document]:
+def _read_html(path: Path, data: bytes) -> Iterator[Document]:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(_decode(path), "html.parser")
+    soup = BeautifulSoup(_decode(data), "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "nav", "footer", "aside", "form"]):
         tag.decompose()
     root = soup.find("article") or soup.body or soup
@@ -203,20 +121,20 @@ def _read_html(path: Path) -> Iterator[Document]:
     for element in root.find_all(_BLOCK_TAGS):
         if element.find(_BLOCK_TAGS):
             continue  # its inner blocks are visited on their own
-        text = _clean_line(element.get_text(""))
+        text = clean_line(element.get_text(""))
         if text:
             paragraphs.append(text)
     if not paragraphs:  # a page without block markup: fall back to its visible text
-        paragraphs = [_clean_line(line) for line in root.get_text("\n").splitlines() if line.strip()]
+        paragraphs = [clean_line(line) for line in root.get_text("\n").splitlines() if line.strip()]
     heading = soup.find("h1")
-    title = _clean_line(heading.get_text("")) if heading else None
+    title = clean_line(heading.get_text("")) if heading else None
     if not title and soup.title and soup.title.string:
-        title = _clean_line(soup.title.string)
+        title = clean_line(soup.title.string)
     yield _document(path.stem, title, "\n\n".join(paragraphs), str(path))
 
 
-def _read_jsonl(path: Path, on_progress: Callable[[int], object] | None = None) -> Iterator[Document]:
-    for number, line in enumerate(_decode(path).splitlines(), start=1):
+def _read_jsonl(path: Path, data: bytes, on_progress: Callable[[int], object] | None = None) -> Iterator[Document]:
+    for number, line in enumerate(_decode(data).splitlines(), start=1):
         if on_progress is not None:
             on_progress(len(line) + 1)
         if not line.strip():
@@ -234,7 +152,7 @@ def _read_jsonl(path: Path, on_progress: Callable[[int], object] | None = None) 
         try:
             yield _document(
                 doc_id,
-                _clean_line(title) if isinstance(title, str) and title.strip() else None,
+                clean_line(title) if isinstance(title, str) and title.strip() else None,
                 normalised,
                 f"{path}:{number}",
                 url=record.get("url"),
@@ -302,11 +220,15 @@ def load_document(path: str | Path, on_progress: Callable[[int], object] | None 
     ``on_progress`` is called with the characters read so far, line by line, in a .jsonl file.
     """
     path = Path(path)
+    return _documents_of(path, path.read_bytes(), on_progress)
+
+
+def _documents_of(path: Path, data: bytes, on_progress: Callable[[int], object] | None = None) -> list[Document]:
     if path.suffix.lower() not in SUFFIXES:
         raise ValueError(f"has an unsupported type '{path.suffix}' (use .txt, .md, .html or .jsonl)")
     if path.suffix.lower() in JSONL_SUFFIXES:
-        return list(_read_jsonl(path, on_progress))
-    return list(_reader(path)(path))
+        return list(_read_jsonl(path, data, on_progress))
+    return list(_reader(path)(path, data))
 
 
 def load_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> list[Document]:
@@ -314,7 +236,13 @@ def load_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> li
 
     ``progress``: a bar over the bytes read (None: only for a corpus of a megabyte or more).
     """
+    return read_corpus(paths, progress)[0]
+
+
+def read_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> tuple[list[Document], list[FileStamp]]:
+    """``load_corpus``, with the stamp of every file read (those skipped as unusable included)."""
     documents: dict[str, Document] = {}
+    stamps: list[FileStamp] = []
     files = list(iter_files(paths))
     sizes = [_size(path) for path in files]
     with progress_bar(sum(sizes), "reading articles", "B", progress) as bar:
@@ -327,7 +255,10 @@ def load_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> li
                 bar.update(amount)
 
             try:
-                loaded = load_document(path, on_progress=note)
+                stat = path.stat()  # before reading: a change while it is read shows next time
+                data = path.read_bytes()
+                stamps.append(FileStamp.of(path, stat, data))
+                loaded = _documents_of(path, data, on_progress=note)
             except (ValueError, OSError) as exc:
                 log.warning("skipped %s: the file %s", path, exc)
                 loaded = []
@@ -337,7 +268,29 @@ def load_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> li
                     log.warning("skipped %s: document id '%s' is already used by %s", doc.source, doc.id, documents[doc.id].source)
                     continue
                 documents[doc.id] = doc
-    return list(documents.values())
+    return list(documents.values()), stamps
+
+
+def corpus_unchanged(paths: Iterable[str | Path], stamps: Iterable[FileStamp]) -> bool:
+    """Whether the article files under ``paths`` are those stamped: the same files, each with the same
+    size and modification time, or else the same bytes (only such files are read and hashed)."""
+    known = {s.path: s for s in stamps}
+    seen: set[str] = set()
+    for path in iter_files(paths):
+        name = os.path.abspath(path)
+        stamp = known.get(name)
+        if stamp is None:
+            return False
+        seen.add(name)
+        try:
+            stat = path.stat()
+            if stat.st_size == stamp.size and stat.st_mtime_ns == stamp.mtime_ns:
+                continue
+            if stat.st_size != stamp.size or hashlib.sha256(path.read_bytes()).hexdigest() != stamp.sha256:
+                return False
+        except OSError:
+            return False
+    return seen == set(known)
 
 
 def _size(path: Path) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.budget import check_time_budget
 from rag.errors import RagError
-from rag.search.store import bm25_tokens
+from rag.search.structures import bm25_tokens
 from rag.records import Passage
 
 if TYPE_CHECKING:

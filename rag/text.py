@@ -1,0 +1,107 @@
+"""Text helpers every stage shares: folding, quotes, stemming, acronyms, demonyms and clipping.
+
+Two foldings exist on purpose. ``fold_name`` keeps a word's letters and accents and only makes
+spellings of one name equal ("U.S." = "us"); the answerer compares names with it. ``fold`` goes further
+for comparing a claim with its evidence word by word: quotes and dashes made plain, accents removed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+# Curly, low and angle quotes and primes -> straight ones; one character for one, so offsets survive.
+QUOTES = str.maketrans({
+    "‘": "'", "’": "'", "‛": "'", "‚": "'", "′": "'",
+    "“": '"', "”": '"', "„": '"', "″": '"', "«": '"', "»": '"',
+})
+DASHES = str.maketrans({"–": "-", "—": "-", "‑": "-", "−": "-"})
+# Words that do not count towards a name's initials ("North Atlantic Treaty Organization" -> nato).
+NAME_STOP = {"the", "of", "and", "for", "a", "an", "in", "on", "at", "to", "'s", "s"}
+# Endings that turn a place into its people or language: "turkish" -> "turk", "russian" -> "russi".
+DEMONYM_SUFFIXES = ("ians", "ian", "eans", "ean", "ese", "ish", "ans", "an", "ns", "s", "n", "y", "a", "i", "e")
+
+
+def fold_quotes(text: str) -> str:
+    """``text`` with straight quotes for curly, low and angle ones (same length, same offsets)."""
+    return text.translate(QUOTES)
+
+
+def fold(text: str) -> str:
+    """Lower-cased text with quotes and dashes made plain and accents removed."""
+    text = unicodedata.normalize("NFKD", text.translate(QUOTES).translate(DASHES))
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+
+
+def fold_name(word: str) -> str:
+    """A name word in lower case without dots and curly apostrophes: 'U.S.' -> 'us'."""
+    return word.lower().replace(".", "").replace("’", "'").strip("'")
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens; dots inside acronyms are dropped ("U.S." -> "us")."""
+    text = re.sub(r"\b((?:[a-z]\.){2,})", lambda m: m.group(1).replace(".", ""), fold(text))
+    return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text)
+
+
+# ---------------------------------------------------------------------------
+# Stems, acronyms and demonyms
+
+
+def snowball_stemmer():
+    """A new English Snowball stemmer (PyStemmer); one per user, as its objects keep a cache."""
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def demonym_stem(word: str) -> str:
+    """A crude stem that joins a country to its demonym: 'turkish' -> 'turk', 'russian' -> 'russi'."""
+    for suffix in DEMONYM_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def words_match(a: str, b: str) -> bool:
+    """Whether two folded words name the same thing: equal, or one starts with the other's stem (≥ 4 letters)."""
+    if a == b:
+        return True
+    sa, sb = demonym_stem(a), demonym_stem(b)
+    return (len(sb) >= 4 and a.startswith(sb)) or (len(sa) >= 4 and b.startswith(sa))
+
+
+def shares_demonym_prefix(name: str, vocabulary: Iterable[str]) -> bool:
+    """Whether a word of ``vocabulary`` and ``name`` share a long prefix: Russian/Russia, Turkish/Turkey."""
+    for word in vocabulary:
+        shorter = min(len(word), len(name))
+        need = max(4, shorter - 3)
+        if shorter >= 4 and word[:need] == name[:need] and abs(len(word) - len(name)) <= 4:
+            return True
+    return False
+
+
+def acronym(name_words: list[str]) -> str:
+    """Initials of the capitalised words, lower-cased: ['United', 'States'] -> 'us'."""
+    return "".join(w[0] for w in name_words if w[:1].isupper()).lower()
+
+
+def initials(tokens: list[str]) -> str:
+    """Initials of folded tokens, skipping ``NAME_STOP`` words: ['bank', 'of', 'england'] -> 'be'."""
+    return "".join(t[0] for t in tokens if t not in NAME_STOP)
+
+
+# ---------------------------------------------------------------------------
+# Clipping for messages and tables
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` on one line, cut to at most ``limit`` characters with '…'."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message clipped for a one-line error (its type name when it has none)."""
+    return clip(str(exc), limit) or type(exc).__name__
