@@ -1,6 +1,6 @@
 """Start the browser app: `python app.py [--host 127.0.0.1] [--port 7860] [--index DIR] [--corpus PATH …]`.
 
-A thin shell over ``rag.app.state.serve``; the same as `rag serve`.
+A thin shell over ``rag.app.startup.serve``; the same as `rag serve`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rag.app.state import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_UPLOADS
+    from rag.app.startup import DEFAULT_HOST, DEFAULT_PORT
+    from rag.app.state import DEFAULT_UPLOADS
 
     parser = argparse.ArgumentParser(
         description="Start the browser app (ask, check citations, add articles) on loopback. "
@@ -20,9 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
-    parser.add_argument("--corpus", nargs="*", help="article folders or files (default: the index's corpus, else seeds/)")
-    parser.add_argument("--uploads", default=str(DEFAULT_UPLOADS), help=f"folder for uploaded articles (default {DEFAULT_UPLOADS})")
-    parser.add_argument("--max-upload-mb", help="largest file the app accepts, in MB (default: $RAG_MAX_UPLOAD_MB, else 5)")
+    parser.add_argument(
+        "--corpus", nargs="*", help="article folders or files (default: the index's corpus, else seeds/)"
+    )
+    parser.add_argument(
+        "--uploads", default=str(DEFAULT_UPLOADS), help=f"folder for uploaded articles (default {DEFAULT_UPLOADS})"
+    )
+    parser.add_argument(
+        "--max-upload-mb", help="largest file the app accepts, in MB (default: $RAG_MAX_UPLOAD_MB, else 5)"
+    )
     return parser
 
 

@@ -70,11 +70,12 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(2)
-    from rag.answer.extractive import ExtractiveAnswerer, ask
+    from rag.answer.extractive import ExtractiveAnswerer
+    from rag.answer.pipeline import ask
+    from rag.ingest.sentences import nlp
     from rag.search.embedding import default_embedder
     from rag.search.index import open_index
     from rag.search.retrieval import Retriever
-    from rag.ingest.sentences import nlp
     from rag.settings import Settings
 
     print(machine())
@@ -83,7 +84,9 @@ def main() -> int:
     index = open_index(Settings(), embedder, rebuild=False)
     nlp()
     retriever = Retriever(index, embedder)
-    print(f"load models + index: {time.perf_counter() - t:.2f} s ({len(index.documents)} documents, {len(index)} chunks)")
+    print(
+        f"load models + index: {time.perf_counter() - t:.2f} s ({len(index.documents)} documents, {len(index)} chunks)"
+    )
     retriever.search("warm up", k=5)
     embedder.encode_query("warm up")
 
@@ -105,11 +108,18 @@ def main() -> int:
         walls = []
         for _ in range(args.cli_runs):
             t = time.perf_counter()
-            subprocess.run([str(ROOT / ".venv" / "bin" / "rag"), "ask", QUESTIONS[7], "--no-rebuild"],
-                           cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(
+                [str(ROOT / ".venv" / "bin" / "rag"), "ask", QUESTIONS[7], "--no-rebuild"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
             walls.append(time.perf_counter() - t)
-        print(f"CLI cold start `rag ask \"{QUESTIONS[7]}\"`: " + ", ".join(f"{w:.1f} s" for w in walls)
-              + f" (median {sorted(walls)[len(walls) // 2]:.1f} s)")
+        print(
+            f'CLI cold start `rag ask "{QUESTIONS[7]}"`: '
+            + ", ".join(f"{w:.1f} s" for w in walls)
+            + f" (median {sorted(walls)[len(walls) // 2]:.1f} s)"
+        )
     return 0
 
 

@@ -39,17 +39,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_start(index: Path, uploads: Path, question: str, timeout: float = 180.0) -> tuple[float, float, float, str, str]:
+def one_start(
+    index: Path, uploads: Path, question: str, timeout: float = 180.0
+) -> tuple[float, float, float, str, str]:
     """(seconds to ready, to first answer, CPU seconds used by then, short answer, app output) for one fresh app."""
     from gradio_client import Client
 
     port = free_port()
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (the app writes to it while it runs; closed below)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(index),
-         "--corpus", str(ROOT / "seeds"), "--uploads", str(uploads)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--port",
+            str(port),
+            "--index",
+            str(index),
+            "--corpus",
+            str(ROOT / "seeds"),
+            "--uploads",
+            str(uploads),
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         client = None
@@ -69,7 +84,13 @@ def one_start(index: Path, uploads: Path, question: str, timeout: float = 180.0)
         process.terminate()
         process.wait(timeout=30)
     log.seek(0)
-    return ready, answered, cpu, record.get("short_answer") or ("(abstained)" if record["abstained"] else ""), log.read()
+    return (
+        ready,
+        answered,
+        cpu,
+        record.get("short_answer") or ("(abstained)" if record["abstained"] else ""),
+        log.read(),
+    )
 
 
 def main() -> None:
@@ -81,8 +102,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="app-start-"))
     try:
         index, uploads = work / "index", work / "uploads"
-        subprocess.run([sys.executable, "-m", "rag", "ingest", str(ROOT / "seeds"), "--index", str(index), "-q"],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "rag", "ingest", str(ROOT / "seeds"), "--index", str(index), "-q"],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(machine())
         print(f"question: {args.question}\n")
         print("run  ready (s)  first answer (s)  app CPU (s)  short answer")
@@ -93,10 +118,14 @@ def main() -> None:
             answers.append(answered)
             cpus.append(cpu)
             print(f"{run:>3}  {ready:9.1f}  {answered:16.1f}  {cpu:11.1f}  {short}")
-        print(f"\nmedian: ready {statistics.median(readies):.1f} s, first answer {statistics.median(answers):.1f} s "
-              f"(target ≤ 15 s), app CPU {statistics.median(cpus):.1f} s, over {args.runs} runs")
+        print(
+            f"\nmedian: ready {statistics.median(readies):.1f} s, first answer {statistics.median(answers):.1f} s "
+            f"(target ≤ 15 s), app CPU {statistics.median(cpus):.1f} s, over {args.runs} runs"
+        )
         print("(wall times include waiting for cores: compare them with the load average above)")
-        print("\napp start-up steps (last run):\n" + "\n".join("  " + line for line in log.splitlines() if line.strip()))
+        print(
+            "\napp start-up steps (last run):\n" + "\n".join("  " + line for line in log.splitlines() if line.strip())
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -14,10 +14,10 @@ import time
 
 from common import machine
 
-from rag.answer.extractive import ask
+from rag.answer.pipeline import ask
 from rag.check.checker import CitationChecker
+from rag.evaluate.gold import load_gold
 from rag.search.embedding import default_embedder
-from rag.evaluate.metrics import load_gold
 from rag.search.index import open_index
 from rag.search.retrieval import Retriever
 from rag.settings import Settings
@@ -44,7 +44,9 @@ def main() -> None:
         checked.append((time.perf_counter() - started) * 1000)
     print(f"{len(asked)} questions, {len(checked)} answered and checked")
     print(f"ask                p50 {statistics.median(asked):7.1f} ms   max {max(asked):7.1f} ms")
-    print(f"check after ask    p50 {statistics.median(checked):7.1f} ms   max {max(checked):7.1f} ms   (first: {checked[0]:.0f} ms)")
+    print(
+        f"check after ask    p50 {statistics.median(checked):7.1f} ms   max {max(checked):7.1f} ms   (first: {checked[0]:.0f} ms)"
+    )
     print(machine())
 
 

@@ -25,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.check.checker import CitationChecker, CitedSentence, Evidence  # noqa: E402
+from rag.check.checker import CitationChecker
+from rag.records import CitedSentence, Evidence
 
 QUESTIONS = [
     "How much of its arms did Cairo buy from the US?",

@@ -40,11 +40,11 @@ SEED_QUESTIONS = [
 
 
 def bench_build(docs: int) -> None:
-    from rag.ingest.reading import load_corpus
-    from rag.search.embedding import default_embedder
-    from rag.search.build import build_index
     from rag.ingest.chunking import chunk_document
+    from rag.ingest.reading import load_corpus
     from rag.ingest.sentences import nlp
+    from rag.search.build import build_index
+    from rag.search.embedding import default_embedder
     from rag.settings import Settings
 
     path, _ = wice_corpus(limit=docs)
@@ -75,18 +75,28 @@ def bench_build(docs: int) -> None:
 
     n = len(texts)
     chars = sum(len(d.text) for d in documents)
-    print(f"\n(a) indexing throughput: {len(documents)} WiCE articles, {chars:,} characters, {n} chunks, "
-          f"{pieces:,} model word pieces (mean {pieces / n:.0f} a chunk)")
-    print(table(
-        ["what", "seconds", "chunks/s", "word pieces/s", "vs bare encode"],
-        [
-            ["bare model.encode (mean of before/after)", bare_s, n / bare_s, pieces / bare_s, 1.0],
-            ["  bare, before the build", bare_before, n / bare_before, pieces / bare_before, bare_s / bare_before],
-            ["  bare, after the build", bare_after, n / bare_after, pieces / bare_after, bare_s / bare_after],
-            ["build_index (chunk + embed + FAISS + BM25)", build_s, n / build_s, pieces / build_s, bare_s / build_s],
-            ["  of which chunking alone (timed apart)", chunk_s, n / chunk_s, pieces / chunk_s, ""],
-        ],
-    ))
+    print(
+        f"\n(a) indexing throughput: {len(documents)} WiCE articles, {chars:,} characters, {n} chunks, "
+        f"{pieces:,} model word pieces (mean {pieces / n:.0f} a chunk)"
+    )
+    print(
+        table(
+            ["what", "seconds", "chunks/s", "word pieces/s", "vs bare encode"],
+            [
+                ["bare model.encode (mean of before/after)", bare_s, n / bare_s, pieces / bare_s, 1.0],
+                ["  bare, before the build", bare_before, n / bare_before, pieces / bare_before, bare_s / bare_before],
+                ["  bare, after the build", bare_after, n / bare_after, pieces / bare_after, bare_s / bare_after],
+                [
+                    "build_index (chunk + embed + FAISS + BM25)",
+                    build_s,
+                    n / build_s,
+                    pieces / build_s,
+                    bare_s / build_s,
+                ],
+                ["  of which chunking alone (timed apart)", chunk_s, n / chunk_s, pieces / chunk_s, ""],
+            ],
+        )
+    )
     print(f"throughput ratio build / bare encode = {bare_s / build_s:.3f} (target >= 0.9)")
 
 
@@ -134,9 +144,13 @@ def bench_search(rounds: int) -> None:
     for name, call in parts:
         lat = latency(call, questions)
         rows.append([f"  part: {name}", lat.p50, lat.p95, lat.mean])
-    agreement = min(float(embedder.encode_query(q) @ embedder.encode_with_model([q], progress=False)[0]) for q in SEED_QUESTIONS)
-    print(f"\n(b) search latency on the seeds: {len(index.documents)} articles, {len(index)} chunks, "
-          f"{len(questions)} queries ({len(SEED_QUESTIONS)} questions x {rounds} rounds), ms per query")
+    agreement = min(
+        float(embedder.encode_query(q) @ embedder.encode_with_model([q], progress=False)[0]) for q in SEED_QUESTIONS
+    )
+    print(
+        f"\n(b) search latency on the seeds: {len(index.documents)} articles, {len(index)} chunks, "
+        f"{len(questions)} queries ({len(SEED_QUESTIONS)} questions x {rounds} rounds), ms per query"
+    )
     print(table(["what", "p50 ms", "p95 ms", "mean ms"], rows))
     print(f"query vectors, onnxruntime vs sentence-transformers: lowest cosine {agreement:.7f}")
     print(f"hybrid p50 {hybrid.p50:.1f} ms (target <= 20 ms, query embedding included)")

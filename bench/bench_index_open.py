@@ -52,15 +52,19 @@ def main() -> None:
     embedder = default_embedder()
     started = time.perf_counter()
     index = open_index(settings, embedder)
-    print(f"first open (builds when needed): {time.perf_counter() - started:.1f} s, {len(index.documents)} articles, "
-          f"{len(index)} chunks")
+    print(
+        f"first open (builds when needed): {time.perf_counter() - started:.1f} s, {len(index.documents)} articles, "
+        f"{len(index)} chunks"
+    )
     times = []
     for _ in range(args.repeats):
         started = time.perf_counter()
         open_index(settings, embedder, rebuild=False)
         times.append(time.perf_counter() - started)
-    print(f"open_index of an unchanged corpus: median {1000 * statistics.median(times):.0f} ms, "
-          f"min {1000 * min(times):.0f} ms over {args.repeats} runs")
+    print(
+        f"open_index of an unchanged corpus: median {1000 * statistics.median(times):.0f} ms, "
+        f"min {1000 * min(times):.0f} ms over {args.repeats} runs"
+    )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,16 @@ def write_article(path: Path, size: int, one_paragraph: bool) -> Path:
 
 def cut_huge_paragraph() -> list[object]:
     article = write_article(OUT / "huge_paragraph.txt", 1_200_000, one_paragraph=True)
-    run = subprocess.run([sys.executable, "-c", CUT, str(article)], capture_output=True, text=True, cwd=ROOT, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", CUT, str(article)], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     chars, chunks, seconds, rss = run.stdout.split()
-    return ["cut a 1.2M-character paragraph into chunks", f"{int(chars):,} chars, {chunks} chunks", float(seconds), float(rss)]
+    return [
+        "cut a 1.2M-character paragraph into chunks",
+        f"{int(chars):,} chars, {chunks} chunks",
+        float(seconds),
+        float(rss),
+    ]
 
 
 MEASURED = """
@@ -77,8 +84,13 @@ def ingest_article(size: int, what: str) -> list[object]:
     with tempfile.TemporaryDirectory(dir=OUT) as work:
         corpus = corpus_of(work, size)
         started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-c", MEASURED, "ingest", str(corpus), "--index", str(Path(work) / "index"),
-                              "-q"], cwd=ROOT, check=True, capture_output=True, text=True)
+        run = subprocess.run(
+            [sys.executable, "-c", MEASURED, "ingest", str(corpus), "--index", str(Path(work) / "index"), "-q"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - started
     code, rss = run.stdout.split()[-2:]
     assert code == "0", run.stderr
@@ -89,8 +101,12 @@ def first_progress_of_fifty_megabytes() -> list[object]:
     with tempfile.TemporaryDirectory(dir=OUT) as work:
         corpus = corpus_of(work, 50_000_000)
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(corpus), "--index", str(Path(work) / "index")],
-                                   cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag", "ingest", str(corpus), "--index", str(Path(work) / "index")],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
         first = None
         try:
             while first is None and time.perf_counter() - started < 600:
@@ -100,18 +116,24 @@ def first_progress_of_fifty_megabytes() -> list[object]:
         finally:
             process.kill()
             process.wait()
-    return ["rag ingest of a 50 MB article: first progress bar after", "50,000,000 chars",
-            first if first is not None else "none in 600 s", "-"]
+    return [
+        "rag ingest of a 50 MB article: first progress bar after",
+        "50,000,000 chars",
+        first if first is not None else "none in 600 s",
+        "-",
+    ]
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     print(machine())
-    rows = [cut_huge_paragraph(),
-            ingest_article(10_000, "rag ingest of a 10 kB article (few chunks: the ONNX path, no torch)"),
-            ingest_article(100_000, "rag ingest of a 100 kB article (torch embeds it)"),
-            ingest_article(1_000_000, "rag ingest of a 1 MB article (embedding included)"),
-            first_progress_of_fifty_megabytes()]
+    rows = [
+        cut_huge_paragraph(),
+        ingest_article(10_000, "rag ingest of a 10 kB article (few chunks: the ONNX path, no torch)"),
+        ingest_article(100_000, "rag ingest of a 100 kB article (torch embeds it)"),
+        ingest_article(1_000_000, "rag ingest of a 1 MB article (embedding included)"),
+        first_progress_of_fifty_megabytes(),
+    ]
     print(table(["what", "size", "seconds", "peak RSS MiB"], rows))
     print(machine())
 

@@ -65,15 +65,15 @@ def _change_number(sentence: str) -> str | None:
 
 
 def bench_gold(k: int) -> None:
-    from rag.answer.extractive import retrieve
-    from rag.search.embedding import default_embedder
-    from rag.evaluate.metrics import locate_gold_quote
-    from rag.search.index import open_index
-    from rag.answer.llm.client import LLMConfig
     from rag.answer.llm.answerer import LLMAnswerer
-    from rag.search.retrieval import Retriever
+    from rag.answer.llm.config import LLMConfig
+    from rag.answer.pipeline import retrieve
     from rag.ingest.sentences import sentence_spans
+    from rag.search.embedding import default_embedder
+    from rag.search.index import open_index
+    from rag.search.retrieval import Retriever
     from rag.settings import Settings
+    from rag.text import locate_quote as locate_gold_quote
 
     embedder = default_embedder()
     index = open_index(Settings(), embedder)
@@ -92,7 +92,9 @@ def bench_gold(k: int) -> None:
         for evidence in row["evidence"]:
             doc = index.documents.get(evidence["doc_id"])
             span = locate_gold_quote(doc.text, evidence["quote"]) if doc else None
-            holder = next((p for p in passages if span and p.doc_id == doc.id and p.start <= span[0] and span[1] <= p.end), None)
+            holder = next(
+                (p for p in passages if span and p.doc_id == doc.id and p.start <= span[0] and span[1] <= p.end), None
+            )
             if holder is None:
                 continue
             quote = doc.text[span[0] : span[1]]
@@ -121,14 +123,22 @@ def bench_gold(k: int) -> None:
     rows = []
     for model, flags in kept.items():
         ms = timings[model]
-        rows.append([model, len(ms), len(flags), f"{sum(flags) / len(flags):.1%}" if flags else "–",
-                     f"{percentile(ms, 50):.0f}" if ms else "–", f"{percentile(ms, 95):.0f}" if ms else "–"])
+        rows.append(
+            [
+                model,
+                len(ms),
+                len(flags),
+                f"{sum(flags) / len(flags):.1%}" if flags else "–",
+                f"{percentile(ms, 50):.0f}" if ms else "–",
+                f"{percentile(ms, 95):.0f}" if ms else "–",
+            ]
+        )
     print(f"\nGold questions, k={k} ({skipped} skipped: evidence not retrieved)")
     print(table(["scripted model", "replies", "sentences", "kept", "ms/reply p50", "p95"], rows))
 
 
 def bench_wice(limit: int) -> None:
-    from rag.answer.llm.answerer import not_evidence
+    from rag.answer.llm.injection import not_evidence
     from rag.ingest.sentences import nlp
 
     pipeline = nlp()
@@ -147,9 +157,19 @@ def bench_wice(limit: int) -> None:
                 if flagged:
                     examples.append(claim["evidence"][i])
     print(f"\nInstruction filter (imperatives, text addressed to an AI) on {len(claims)} WiCE dev claims")
-    print(table(["sentences", "flagged", "gold supporting", "gold flagged"],
-                [[total, f"{flagged_all} ({flagged_all / total:.1%})", gold_total,
-                  f"{flagged_gold} ({flagged_gold / max(gold_total, 1):.1%})"]]))
+    print(
+        table(
+            ["sentences", "flagged", "gold supporting", "gold flagged"],
+            [
+                [
+                    total,
+                    f"{flagged_all} ({flagged_all / total:.1%})",
+                    gold_total,
+                    f"{flagged_gold} ({flagged_gold / max(gold_total, 1):.1%})",
+                ]
+            ],
+        )
+    )
     for text in examples:
         print(f"  gold sentence flagged: {text[:110]}")
 

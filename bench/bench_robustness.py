@@ -49,8 +49,22 @@ def main() -> int:
     questions.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in gold), encoding="utf-8")
     several = {q["id"] for q in gold if _SENTENCE_END.search(q["question"].strip())}
     out = OUT / "robustness-run"
-    command = [sys.executable, "-m", "rag", "eval", "--gold", str(questions), "--index", args.index,
-               "--no-rebuild", "--quiet", "--out", str(out), "--time-budget", f"{args.time_budget:g}"]
+    command = [
+        sys.executable,
+        "-m",
+        "rag",
+        "eval",
+        "--gold",
+        str(questions),
+        "--index",
+        args.index,
+        "--no-rebuild",
+        "--quiet",
+        "--out",
+        str(out),
+        "--time-budget",
+        f"{args.time_budget:g}",
+    ]
     watchdog = len(gold) * args.time_budget + 900  # model and index loading, then every question at its budget
     print(machine())
     print(f"{len(gold)} questions from {args.questions} ({repeated} repeated id(s) suffixed)")
@@ -71,22 +85,52 @@ def main() -> int:
     with open(OUT / "robustness_times.tsv", "w", encoding="utf-8") as times:
         times.write("id\tseconds\ttimed_out\tstatus\tsentences\n")
         for r in rows:
-            times.write(f"{r['id']}\t{r['latency_ms'] / 1000:.3f}\t{r['scores'].get('timed_out')}\t"
-                        f"{r['scores'].get('status')}\t{'several' if r['id'] in several else 'one'}\n")
+            times.write(
+                f"{r['id']}\t{r['latency_ms'] / 1000:.3f}\t{r['scores'].get('timed_out')}\t"
+                f"{r['scores'].get('status')}\t{'several' if r['id'] in several else 'one'}\n"
+            )
     print()
-    print(table(
-        ["questions", "of them several sentences", "rag eval exit", "failures (no result)", "stopped by the time budget",
-         "p50 s/question", "p95 s/question", "max s/question", "total wall s"],
-        [[len(gold), len(several), code, missing, len(stopped), percentile(seconds, 50) if seconds else "-",
-          percentile(seconds, 95) if seconds else "-", max(seconds, default=0.0), total]],
-    ))
+    print(
+        table(
+            [
+                "questions",
+                "of them several sentences",
+                "rag eval exit",
+                "failures (no result)",
+                "stopped by the time budget",
+                "p50 s/question",
+                "p95 s/question",
+                "max s/question",
+                "total wall s",
+            ],
+            [
+                [
+                    len(gold),
+                    len(several),
+                    code,
+                    missing,
+                    len(stopped),
+                    percentile(seconds, 50) if seconds else "-",
+                    percentile(seconds, 95) if seconds else "-",
+                    max(seconds, default=0.0),
+                    total,
+                ]
+            ],
+        )
+    )
     multi = [r["latency_ms"] / 1000 for r in rows if r["id"] in several]
     if multi:
-        print(f"\nquestions of several sentences: {len(multi)} answered or abstained, p50 {percentile(multi, 50):.2f} s, "
-              f"max {max(multi):.2f} s")
+        print(
+            f"\nquestions of several sentences: {len(multi)} answered or abstained, p50 {percentile(multi, 50):.2f} s, "
+            f"max {max(multi):.2f} s"
+        )
     slowest = sorted(rows, key=lambda r: -r["latency_ms"])[:10]
     print("\nslowest questions (all per-question times: bench/out/robustness_times.tsv):")
-    print(table(["id", "seconds", "status"], [[r["id"], r["latency_ms"] / 1000, r["scores"].get("status")] for r in slowest]))
+    print(
+        table(
+            ["id", "seconds", "status"], [[r["id"], r["latency_ms"] / 1000, r["scores"].get("status")] for r in slowest]
+        )
+    )
     if code != 0:
         print("\nrag eval stderr (last lines):\n" + "\n".join(stderr.strip().splitlines()[-5:]))
     print(machine())

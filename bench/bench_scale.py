@@ -22,7 +22,6 @@ import argparse
 import time
 
 import numpy as np
-
 from common import OUT, latency, machine, table
 
 DIM = 384
@@ -112,11 +111,33 @@ def run(name: str, data: np.ndarray, queries: np.ndarray, methods: list[str], ro
     _, truth = flat.search(queries, 10)
     lat = latency(lambda q: _search_one(flat, q, 10), single)
     if "flat" in methods:
-        rows.append([name, f"{n:,}", "exact (IndexFlatIP)", f"{SEARCH_THREADS} thread", build, lat.p50, lat.p95, 1.0,
-                     size_bytes(flat) / n])
+        rows.append(
+            [
+                name,
+                f"{n:,}",
+                "exact (IndexFlatIP)",
+                f"{SEARCH_THREADS} thread",
+                build,
+                lat.p50,
+                lat.p95,
+                1.0,
+                size_bytes(flat) / n,
+            ]
+        )
         both = latency(lambda q: flat.search(q, 10), single[:50])  # OpenMP default: all threads
-        rows.append([name, f"{n:,}", "exact (IndexFlatIP)", f"{faiss.omp_get_max_threads()} threads", build,
-                     both.p50, both.p95, 1.0, size_bytes(flat) / n])
+        rows.append(
+            [
+                name,
+                f"{n:,}",
+                "exact (IndexFlatIP)",
+                f"{faiss.omp_get_max_threads()} threads",
+                build,
+                both.p50,
+                both.p95,
+                1.0,
+                size_bytes(flat) / n,
+            ]
+        )
     print(f"  {name} {n:,}: flat p95 {lat.p95:.1f} ms", flush=True)
 
     if "ivf" in methods:
@@ -133,8 +154,19 @@ def run(name: str, data: np.ndarray, queries: np.ndarray, methods: list[str], ro
             ivf.nprobe = nprobe
             _, found = ivf.search(queries, 10)
             lat = latency(lambda q: _search_one(ivf, q, 10), single)
-            rows.append([name, f"{n:,}", f"IVF{nlist},Flat", f"nprobe={nprobe}", build, lat.p50, lat.p95,
-                         recall_at_10(found, truth), memory])
+            rows.append(
+                [
+                    name,
+                    f"{n:,}",
+                    f"IVF{nlist},Flat",
+                    f"nprobe={nprobe}",
+                    build,
+                    lat.p50,
+                    lat.p95,
+                    recall_at_10(found, truth),
+                    memory,
+                ]
+            )
         print(f"  {name} {n:,}: ivf built in {build:.0f} s", flush=True)
         del ivf
 
@@ -149,9 +181,20 @@ def run(name: str, data: np.ndarray, queries: np.ndarray, methods: list[str], ro
             for ef in EF_SEARCH:
                 hnsw.hnsw.efSearch = ef
                 _, found = hnsw.search(queries, 10)
-                lat = latency(lambda q: _search_one(hnsw, q, 10), single)
-                rows.append([name, f"{n:,}", f"HNSW{m},efC={ef_construction}", f"efSearch={ef}", build, lat.p50,
-                             lat.p95, recall_at_10(found, truth), memory])
+                lat = latency(lambda q, index=hnsw: _search_one(index, q, 10), single)
+                rows.append(
+                    [
+                        name,
+                        f"{n:,}",
+                        f"HNSW{m},efC={ef_construction}",
+                        f"efSearch={ef}",
+                        build,
+                        lat.p50,
+                        lat.p95,
+                        recall_at_10(found, truth),
+                        memory,
+                    ]
+                )
             print(f"  {name} {n:,}: hnsw M={m} built in {build:.0f} s", flush=True)
             del hnsw
 

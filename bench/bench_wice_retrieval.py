@@ -22,7 +22,6 @@ import time
 from dataclasses import replace
 
 import numpy as np
-
 from common import OUT, Claim, machine, table, wice_corpus
 
 CHUNK_DEPTH = 60  # chunks asked of ranked() per query: enough to see >= 10 distinct documents
@@ -71,8 +70,10 @@ def main() -> None:
     embedder = default_embedder()
     started = time.perf_counter()
     index = open_index(settings, embedder)
-    print(f"index: {len(index.documents)} articles, {len(index)} chunks, {index.manifest['faiss']['type']} FAISS, "
-          f"ready in {time.perf_counter() - started:.0f} s")
+    print(
+        f"index: {len(index.documents)} articles, {len(index)} chunks, {index.manifest['faiss']['type']} FAISS, "
+        f"ready in {time.perf_counter() - started:.0f} s"
+    )
 
     texts = [c.text for c in claims]
     torch_vectors = embedder.encode_with_model(texts, progress=False)  # the plain sentence-transformers path
@@ -93,11 +94,15 @@ def main() -> None:
     ]:
         result = scores([document_ranking(r, c, mode) for c in claims], claims)
         rows.append([name, *result.values()])
-    print(f"\n(d) WiCE dev: {len(claims)} claims, {len(index.documents)} articles, document-level, "
-          f"ranking from the first {CHUNK_DEPTH} chunks")
+    print(
+        f"\n(d) WiCE dev: {len(claims)} claims, {len(index.documents)} articles, document-level, "
+        f"ranking from the first {CHUNK_DEPTH} chunks"
+    )
     print(table(["retriever", "R@1", "R@5", "R@10", "MRR"], rows))
-    print(f"claim vectors, onnxruntime vs sentence-transformers: cosine min {agreement.min():.7f}, "
-          f"mean {agreement.mean():.7f}")
+    print(
+        f"claim vectors, onnxruntime vs sentence-transformers: cosine min {agreement.min():.7f}, "
+        f"mean {agreement.mean():.7f}"
+    )
 
     if args.rrf_sweep:
         # Exploratory: chosen values would be tuned on these very claims, so this is not a held-out result.

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def machine() -> str:
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | {cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB | "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC | {cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB | "
         f"load average {load} | Python {platform.python_version()}"
     )
 

@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from rag.answer.registry import answerer_for
     from rag.check.checker import CitationChecker
-    from rag.search.embedding import default_embedder
+    from rag.evaluate.gold import load_gold
     from rag.evaluate.run import run_evaluation, run_manifest, write_run
-    from rag.evaluate.metrics import load_gold
+    from rag.search.embedding import default_embedder
     from rag.search.index import open_index
     from rag.search.retrieval import Retriever
 
@@ -58,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         retriever = Retriever(index, embedder, mode=mode, rrf_k=settings.rrf_k)
         answerer = answerer_for("extractive", retriever)
         results, metrics = run_evaluation(questions, retriever, answerer, checker, k=args.k, progress=False)
-        write_run(Path(args.out) / mode, results, metrics, run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split))
+        write_run(
+            Path(args.out) / mode,
+            results,
+            metrics,
+            run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split),
+        )
         rows.append((mode, metrics))
         print(f"{mode}: done", file=sys.stderr)
 

@@ -20,10 +20,11 @@ set; its test split is never read here) plus eval/dev_questions.jsonl.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,18 +62,20 @@ def is_correct(answer, gold: list[str]) -> bool:
 def choose_threshold(scored: list[tuple[float, bool, bool]]) -> tuple[float, list[dict]]:
     """(threshold, table) from (score, answerable, correct) rows; the table has one row per candidate cut."""
     scores = sorted({s for s, _, _ in scored})
-    cuts = [scores[0] - 1e-3] + [(a + b) / 2 for a, b in zip(scores, scores[1:])] + [scores[-1] + 1e-3]
+    cuts = [scores[0] - 1e-3] + [(a + b) / 2 for a, b in itertools.pairwise(scores)] + [scores[-1] + 1e-3]
     table = []
     for t in cuts:
         answered = [(a, c) for s, a, c in scored if s >= t]
         wrong = sum(1 for _, c in answered if not c)
         abstained_ok = sum(1 for s, a, _ in scored if s < t and not a)
-        table.append({
-            "threshold": round(t, 4),
-            "coverage": len(answered) / len(scored),
-            "risk": wrong / len(answered) if answered else 0.0,
-            "accuracy": (len(answered) - wrong + abstained_ok) / len(scored),
-        })
+        table.append(
+            {
+                "threshold": round(t, 4),
+                "coverage": len(answered) / len(scored),
+                "risk": wrong / len(answered) if answered else 0.0,
+                "accuracy": (len(answered) - wrong + abstained_ok) / len(scored),
+            }
+        )
     best = max(table, key=lambda r: (r["accuracy"], -r["risk"]))
     return best["threshold"], table
 
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     args = parser.parse_args(argv)
 
-    from rag.answer.extractive import ask, default_answerer
+    from rag.answer.pipeline import ask
+    from rag.answer.registry import default_answerer
     from rag.search.embedding import default_embedder
     from rag.search.index import open_index
     from rag.search.retrieval import Retriever
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         answer = ask(row["question"], retriever, answerer, k=args.k, threshold=float("-inf"))
         correct = bool(row["answerable"]) and is_correct(answer, row["answers"])
         scored.append((answer.score, bool(row["answerable"]), correct))
-        print(f"{row['id']:<10} {str(row['answerable']):<5} {str(correct):<5} {answer.score:.3f}  {row['question'][:70]}")
+        print(f"{row['id']:<10} {row['answerable']!s:<5} {correct!s:<5} {answer.score:.3f}  {row['question'][:70]}")
 
     threshold, table = choose_threshold(scored)
     n_un = sum(1 for _, a, _ in scored if not a)
@@ -115,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         mark = "  ← chosen" if r["threshold"] == threshold else ""
         print(f"{r['threshold']:>9.4f} {r['coverage']:>9.2f} {r['risk']:>6.2f} {r['accuracy']:>9.2f}{mark}")
     chosen = next(r for r in table if r["threshold"] == threshold)
-    print(f"\nthreshold {threshold:.4f}: coverage {chosen['coverage']:.2f}, risk {chosen['risk']:.2f}, "
-          f"decision accuracy {chosen['accuracy']:.2f}")
+    print(
+        f"\nthreshold {threshold:.4f}: coverage {chosen['coverage']:.2f}, risk {chosen['risk']:.2f}, "
+        f"decision accuracy {chosen['accuracy']:.2f}"
+    )
     if args.dry_run:
         return 0
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "risk": round(chosen["risk"], 4),
         "decision_accuracy": round(chosen["accuracy"], 4),
         "k": args.k,
-        "calibrated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "calibrated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n")

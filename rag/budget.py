@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from rag.errors import RagError
 
+
 class TimeBudgetExceeded(RagError):
     """A request ran out of its time budget."""
 
@@ -81,4 +82,3 @@ def check_time_budget() -> None:
 def current_deadline() -> Deadline | None:
     """The budget of the request running here, if any."""
     return _current.get()
-

@@ -17,12 +17,30 @@ from urllib.parse import parse_qsl, urlsplit
 MIN_PIECE = 8  # characters: a shorter piece of a key (a common prefix like "sk-") gives nothing away
 MASK = "***"
 # Query parameters that carry credentials ("?api_key=…", "&token=…").
-SECRET_QUERY_KEYS = frozenset({
-    "api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "authorization", "password",
-    "passwd", "secret", "client_secret", "sig", "signature", "x-api-key", "code",
-})
+SECRET_QUERY_KEYS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "api-key",
+        "key",
+        "token",
+        "access_token",
+        "auth",
+        "authorization",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "sig",
+        "signature",
+        "x-api-key",
+        "code",
+    }
+)
 _USERINFO = re.compile(r"(?<=://)[^/@\s\"'<>]+@")
-_QUERY_SECRET = re.compile(r"(?i)([?&;](?:" + "|".join(re.escape(k) for k in sorted(SECRET_QUERY_KEYS)) + r")=)[^&#\s\"'<>]+")
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;](?:" + "|".join(re.escape(k) for k in sorted(SECRET_QUERY_KEYS)) + r")=)[^&#\s\"'<>]+"
+)
 
 _secrets: set[str] = set()
 _lock = threading.Lock()

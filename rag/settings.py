@@ -7,9 +7,12 @@ Defaults can be overridden by environment variables (``RAG_CORPUS``,
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from rag.errors import RagError
 
 # Nothing in this project may reach a model hub: set before transformers is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,8 +31,6 @@ def env_number(name: str, default: float, kind: type = float) -> float:
 
     Raises RagError naming the variable when it holds something else.
     """
-    from rag.errors import RagError
-
     value = os.environ.get(name, "").strip()
     if not value:
         return default
@@ -37,14 +38,13 @@ def env_number(name: str, default: float, kind: type = float) -> float:
         return kind(value)
     except ValueError:
         example = "30" if kind is float else "2"
-        raise RagError(f"{name}={value!r} is not a {'number' if kind is float else 'whole number'}: "
-                       f"set it like {name}={example}") from None
+        raise RagError(
+            f"{name}={value!r} is not a {'number' if kind is float else 'whole number'}: set it like {name}={example}"
+        ) from None
 
 
 def env_positive(name: str, default: float) -> float:
     """A number above 0 from the environment (seconds, megabytes); RagError naming the variable otherwise."""
-    from rag.errors import RagError
-
     number = env_number(name, default)
     if not number > 0:
         raise RagError(f"{name}={number:g} is not a number above 0: set it like {name}=30")
@@ -68,9 +68,9 @@ class Settings:
 
     # None: the corpus the index was built from (its manifest), else seeds/.
     corpus: tuple[Path, ...] | None = field(
-        default_factory=lambda: tuple(Path(p) for p in os.environ["RAG_CORPUS"].split(os.pathsep))
-        if os.environ.get("RAG_CORPUS")
-        else None
+        default_factory=lambda: (
+            tuple(Path(p) for p in os.environ["RAG_CORPUS"].split(os.pathsep)) if os.environ.get("RAG_CORPUS") else None
+        )
     )
     index_dir: Path = field(default_factory=lambda: Path(os.environ.get("RAG_INDEX", "index")))
     chunking: ChunkSettings = ChunkSettings()
@@ -85,7 +85,7 @@ class Settings:
     # Seconds one request (a question, a check) may take before it is stopped (``RAG_TIME_BUDGET``).
     time_budget: float = field(default_factory=lambda: env_positive("RAG_TIME_BUDGET", DEFAULT_TIME_BUDGET))
 
-    def with_corpus(self, paths: list[str | Path] | None) -> Settings:
+    def with_corpus(self, paths: Sequence[str | Path] | None) -> Settings:
         """The same settings with another corpus, when paths are given."""
         if not paths:
             return self

@@ -12,10 +12,9 @@ import unicodedata
 from collections.abc import Iterable
 
 # Curly, low and angle quotes and primes -> straight ones; one character for one, so offsets survive.
-QUOTES = str.maketrans({
-    "‘": "'", "’": "'", "‛": "'", "‚": "'", "′": "'",
-    "“": '"', "”": '"', "„": '"', "″": '"', "«": '"', "»": '"',
-})
+QUOTES = str.maketrans(
+    {"‘": "'", "’": "'", "‛": "'", "‚": "'", "′": "'", "“": '"', "”": '"', "„": '"', "″": '"', "«": '"', "»": '"'}
+)
 DASHES = str.maketrans({"–": "-", "—": "-", "‑": "-", "−": "-"})
 # Words that do not count towards a name's initials ("North Atlantic Treaty Organization" -> nato).
 NAME_STOP = {"the", "of", "and", "for", "a", "an", "in", "on", "at", "to", "'s", "s"}
@@ -43,6 +42,60 @@ def words(text: str) -> list[str]:
     """Folded word tokens; dots inside acronyms are dropped ("U.S." -> "us")."""
     text = re.sub(r"\b((?:[a-z]\.){2,})", lambda m: m.group(1).replace(".", ""), fold(text))
     return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text)
+
+
+# ---------------------------------------------------------------------------
+# Quotes located in documents
+
+
+def _normalised_with_map(text: str) -> tuple[str, list[int], list[int]]:
+    """Text in NFC form with straight quotes and single spaces, plus where each character comes from in
+    ``text`` (start and end: a letter and its combining accents in NFD text make one NFC character)."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    while i < len(text):
+        j = i + 1
+        while j < len(text) and unicodedata.combining(text[j]):
+            j += 1
+        if text[i].isspace():
+            if out and out[-1] != " ":
+                out.append(" ")
+                starts.append(i)
+                ends.append(i + 1)
+            i += 1
+            continue
+        for ch in unicodedata.normalize("NFC", text[i:j]).translate(QUOTES):
+            out.append(ch)
+            starts.append(i)
+            ends.append(j)
+        i = j
+    while out and out[-1] == " ":
+        out.pop()
+        starts.pop()
+        ends.pop()
+    return "".join(out), starts, ends
+
+
+def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
+    """(start, end) of ``quote`` in ``text``: exact match first, then ignoring whitespace, quote style and
+    Unicode form (a quote in decomposed NFD form is found in NFC text, and the other way round).
+
+    Example: locate_quote("He said “yes”\\nthen", '"yes" then') -> (8, 18)
+    """
+    quote = quote.strip()
+    if not quote:
+        return None
+    position = text.find(quote)
+    if position >= 0:
+        return position, position + len(quote)
+    norm_text, starts, ends = _normalised_with_map(text)
+    norm_quote, _, _ = _normalised_with_map(quote)
+    position = norm_text.find(norm_quote)
+    if position < 0:
+        return None
+    return starts[position], ends[position + len(norm_quote) - 1]
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def clean_question(question: str | None) -> str:
     text = unicodedata.normalize("NFC", question or "")
     text = " ".join(_CONTROL.sub(" ", text).split())
     if not text:
-        raise RagError("the question is empty: type a question, e.g. \"Who sold S-400 missiles to Turkey?\"")
+        raise RagError('the question is empty: type a question, e.g. "Who sold S-400 missiles to Turkey?"')
     if len(text) > MAX_QUESTION_CHARS:
         raise RagError(
             f"the question is {len(text):,} characters long: ask in at most {MAX_QUESTION_CHARS:,} "

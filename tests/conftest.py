@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from contextlib import contextmanager
@@ -14,6 +15,19 @@ from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+USER_VARIABLES = ("RAG_", "OPENAI_")  # settings a user may have exported; tests set their own
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(tmp_path_factory):
+    """Every test runs without the user's RAG_* and OPENAI_* variables, and with caches (the ONNX
+    question encoder's) in a temporary folder instead of ~/.cache. Session-wide and first, so the
+    shared model and index fixtures see the same environment as the tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith(USER_VARIABLES)]:
+            patch.delenv(name)
+        patch.setenv("RAG_CACHE", str(tmp_path_factory.mktemp("rag-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ Each test scripts what the server answers (``Script.steps``); the server records
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -53,13 +54,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         script: Script = self.server.script  # type: ignore[attr-defined]
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-        script.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        # Header names as HTTP spells them whatever case the client sent (HTTP/2-style clients send lower case).
+        headers = {name.title(): value for name, value in self.headers.items()}
+        script.requests.append({"path": self.path, "headers": headers, "body": body})
         script.received.set()
         step = script.steps.pop(0) if script.steps else Step("status", status=500)
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
             self._serve(step, body, script)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout tests)
 
     def _serve(self, step: Step, body: dict, script: Script) -> None:
         if step.kind == "sleep":
@@ -87,15 +88,18 @@ class Handler(BaseHTTPRequestHandler):
                 # The first sentence and the next word, then wait until the client has shown that sentence.
                 cut = content.index("]. ") + 2
                 head = " " + content[cut:].split()[0]
-                _sse(self, _pieces(content[:cut]) + [head])
+                _sse(self, [*_pieces(content[:cut]), head])
                 script.released_by_client = script.release.wait(timeout=10)
                 pieces = _pieces(content[cut + len(head) :])
             _sse(self, pieces)
             self.wfile.write(b"data: [DONE]\n\n")
             return
-        completion = {"id": "c1", "object": "chat.completion", "model": body.get("model"),
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                   "finish_reason": "stop"}]}
+        completion = {
+            "id": "c1",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        }
         self._send(200, json.dumps(completion))
 
     def _send(self, status: int, text: str, content_type: str = "application/json") -> None:

@@ -14,8 +14,10 @@ import re
 
 import pytest
 
-from rag.answer.extractive import NO_ANSWER, ask, default_answerer, load_threshold
+from rag.answer.pipeline import ask, load_threshold
+from rag.answer.registry import default_answerer
 from rag.errors import RagError
+from rag.records import NO_ANSWER
 
 KNOWN_MISS = "known miss of the extractive answerer (see docs/answers.md)"
 
@@ -23,8 +25,11 @@ ANSWERABLE = [
     ("When were the doubts about Turkey's plan to buy Russian air-defence missiles settled?", "July 12"),
     ("Which security analyst focuses on Russia?", "Michael Kofman"),
     ("How many countries already have the S-300 deployed?", "14"),
-    ("Which law allows the US government to penalise countries that make significant transactions with "
-     "Russia's defence companies?", "CAATSA"),
+    (
+        "Which law allows the US government to penalise countries that make significant transactions with "
+        "Russia's defence companies?",
+        "CAATSA",
+    ),
     ("When is India due to get its first shipment of S-400s?", "next year"),
     ("Who is the Turkish president?", "Erdogan"),
     ("In which year was Turkey's first batch of missiles officially delivered?", "2019"),
@@ -36,18 +41,54 @@ ANSWERABLE = [
     ("Which US president's administration held talks with Erdogan's government?", "Joe Biden"),
     ("Which fighter jet programme was Turkey removed from after buying the S-400s?", "F-35"),
     ("Which alliance's systems does Turkey say the S-400s would not be integrated into?", "NATO"),
-    pytest.param("How many Turkish officials besides the directorate's chief were hit by US sanctions?", "three",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS + ": 'officials' vs 'employees', synonyms count only through embeddings")),
-    pytest.param("How much was India's S-400 deal worth?", "$5 billion",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS + ": right answer found, but 'deal'/'worth' are not in the sentence ('contract'), so confidence falls below the threshold")),
-    pytest.param("What share of its arms and equipment did Cairo buy from the US between 2012 and 2015?", "49 percent",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS + ": the answer sentence says 'That figure', no coreference resolution")),
-    pytest.param("Which senior military analyst at Stratfor commented on Gulf interest in the S-400s?", "Omar Lamrani",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS + ": right answer found, but the quote and its speaker are split across two sentences and the confidence falls below the threshold")),
-    pytest.param("Which country did the United States and Turkey coordinate on during the troop withdrawal?",
-                 "Afghanistan", marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS + ": a sentence about coordinating with Russia outscores the one naming Afghanistan")),
-    pytest.param("Which Russian city is Turkey seen as upgrading its relationship with?", "Moscow",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS + ": 'Moscow' sits in a quotation that is not tied to Turkey; another sentence wins")),
+    pytest.param(
+        "How many Turkish officials besides the directorate's chief were hit by US sanctions?",
+        "three",
+        marks=pytest.mark.xfail(
+            strict=True, reason=KNOWN_MISS + ": 'officials' vs 'employees', synonyms count only through embeddings"
+        ),
+    ),
+    pytest.param(
+        "How much was India's S-400 deal worth?",
+        "$5 billion",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=KNOWN_MISS
+            + ": right answer found, but 'deal'/'worth' are not in the sentence ('contract'), so confidence falls below the threshold",
+        ),
+    ),
+    pytest.param(
+        "What share of its arms and equipment did Cairo buy from the US between 2012 and 2015?",
+        "49 percent",
+        marks=pytest.mark.xfail(
+            strict=True, reason=KNOWN_MISS + ": the answer sentence says 'That figure', no coreference resolution"
+        ),
+    ),
+    pytest.param(
+        "Which senior military analyst at Stratfor commented on Gulf interest in the S-400s?",
+        "Omar Lamrani",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=KNOWN_MISS
+            + ": right answer found, but the quote and its speaker are split across two sentences and the confidence falls below the threshold",
+        ),
+    ),
+    pytest.param(
+        "Which country did the United States and Turkey coordinate on during the troop withdrawal?",
+        "Afghanistan",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=KNOWN_MISS + ": a sentence about coordinating with Russia outscores the one naming Afghanistan",
+        ),
+    ),
+    pytest.param(
+        "Which Russian city is Turkey seen as upgrading its relationship with?",
+        "Moscow",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=KNOWN_MISS + ": 'Moscow' sits in a quotation that is not tied to Turkey; another sentence wins",
+        ),
+    ),
 ]
 
 UNANSWERABLE = [
@@ -57,8 +98,13 @@ UNANSWERABLE = [
     "Who is the chief of India's Defence Research and Development Organisation?",
     "How many S-400 batteries has China deployed?",
     "Who won the 2018 FIFA World Cup?",
-    pytest.param("When will Turkey receive its second batch of S-400 missiles?",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS + ": a near miss on a noun ('second batch'), not a name, passes the threshold")),
+    pytest.param(
+        "When will Turkey receive its second batch of S-400 missiles?",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=KNOWN_MISS + ": a near miss on a noun ('second batch'), not a name, passes the threshold",
+        ),
+    ),
 ]
 
 
@@ -80,7 +126,7 @@ def check_citations(answer, seed_documents) -> None:
 @pytest.mark.parametrize(("question", "expected"), ANSWERABLE)
 def test_answerable_question_gets_short_answer_with_citation(retriever, seed_documents, question, expected):
     answer = ask(question, retriever)
-    assert not answer.abstained, answer.extra
+    assert not answer.abstained, answer.abstention
     assert answer.short_answer is not None and _norm(expected) in _norm(answer.short_answer)
     assert any(_norm(expected) in _norm(c.text) for c in answer.citations)
     check_citations(answer, seed_documents)
@@ -92,12 +138,14 @@ def test_unanswerable_question_abstains_and_shows_passages(retriever, question):
     answer = ask(question, retriever)
     assert answer.abstained
     assert answer.sentences == () and answer.short_answer is None and answer.citations == []
-    assert answer.passages and answer.extra["message"] == NO_ANSWER
-    assert answer.score < answer.extra["threshold"]
+    assert answer.passages and answer.message == NO_ANSWER
+    assert answer.score < answer.threshold
 
 
 def test_two_part_question_cites_both_articles(retriever, seed_documents):
-    answer = ask("Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?", retriever)
+    answer = ask(
+        "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?", retriever
+    )
     assert not answer.abstained
     assert "CAATSA" in answer.short_answer
     assert {c.doc_id for c in answer.citations} == set(seed_documents)
@@ -119,8 +167,11 @@ def test_every_answer_word_is_corpus_text(retriever, seed_documents):
 
 @pytest.mark.parametrize("k", [1, 2, 5, 8])
 def test_citations_stay_inside_retrieved_passages(retriever, seed_documents, k):
-    for question in ["Who sold S-400 missiles to Turkey?", "Why did the US sanction Turkey?",
-                     "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?"]:
+    for question in [
+        "Who sold S-400 missiles to Turkey?",
+        "Why did the US sanction Turkey?",
+        "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?",
+    ]:
         answer = ask(question, retriever, k=k)
         assert len(answer.passages) <= k
         check_citations(answer, seed_documents)
@@ -130,7 +181,9 @@ def test_citations_stay_inside_retrieved_passages(retriever, seed_documents, k):
 
 def test_json_schema_fields(retriever):
     record = ask("Who heads Turkey's Defense Industry Directorate?", retriever).to_dict()
-    assert {"question", "answer", "short_answer", "abstained", "score", "sentences", "citations", "passages"} <= set(record)
+    assert {"question", "answer", "short_answer", "abstained", "score", "sentences", "citations", "passages"} <= set(
+        record
+    )
     assert set(record["citations"][0]) >= {"doc_id", "start", "end", "text", "passage_rank"}
     assert record["extra"]["threshold"] == load_threshold()
     json.dumps(record)
@@ -141,7 +194,8 @@ def test_bad_questions_are_refused_or_abstained(retriever, question):
     try:
         answer = ask(question, retriever)
     except RagError as exc:
-        assert str(exc) and "\n" not in str(exc)
+        refused = str(exc)
+        assert refused and "\n" not in refused
     else:
         assert answer.abstained
 
@@ -151,14 +205,15 @@ def test_control_characters_are_cleaned(retriever):
     assert answer.short_answer == "Ismail Demir"
 
 
-@pytest.mark.parametrize("question", ["Wer ist der Präsident der Türkei?", "¿Quién vendió misiles a Turquía?",
-                                      "Кто продал ракеты Турции?"])
+@pytest.mark.parametrize(
+    "question", ["Wer ist der Präsident der Türkei?", "¿Quién vendió misiles a Turquía?", "Кто продал ракеты Турции?"]
+)
 def test_question_in_another_language_abstains(retriever, question):
     assert ask(question, retriever).abstained
 
 
 def test_threshold_file_is_calibrated():
-    from rag.answer.extractive import ABSTENTION_FILE
+    from rag.answer.pipeline import ABSTENTION_FILE
 
     record = json.loads(ABSTENTION_FILE.read_text())["extractive"]
     assert 0 < record["threshold"] < 1 and record["n_unanswerable"] > 0
@@ -168,8 +223,15 @@ def test_cli_ask(seed_settings, retriever, capsys, monkeypatch):
     from rag.cli import main
 
     monkeypatch.setenv("RAG_INDEX", str(seed_settings.index_dir))
-    argv = ["ask", "Who heads Turkey's Defense Industry Directorate?", "-k", "3", "--no-rebuild", "--index",
-            str(seed_settings.index_dir)]
+    argv = [
+        "ask",
+        "Who heads Turkey's Defense Industry Directorate?",
+        "-k",
+        "3",
+        "--no-rebuild",
+        "--index",
+        str(seed_settings.index_dir),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Short answer: Ismail Demir" in out and "Sources:" in out and re.search(r"\[1\] \S+ \[\d+:\d+\] “", out)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from html import escape, unescape
 
-from rag.app.views import (
-    Span,
-    answer_html,
-    articles_html,
-    emphasised,
-    marked,
-    report_html,
-    streaming_html,
+from rag.app.views import Span, answer_html, articles_html, emphasised, marked, report_html, streaming_html
+from rag.records import (
+    Abstention,
+    Answer,
+    AnswerSentence,
+    CheckReport,
+    Citation,
+    Document,
+    Evidence,
+    Passage,
+    RemovedSentence,
+    SentenceVerdict,
 )
-from rag.check.checker import CheckReport, Evidence, SentenceVerdict
-from rag.records import Answer, AnswerSentence, Citation, Document, Passage
 
 HOSTILE = (
     "Officials met on Monday. <script>alert('owned')</script> The minister said "
@@ -29,8 +31,13 @@ def _hostile_answer() -> tuple[Answer, dict[str, Document]]:
     end = HOSTILE.index("left.") + len("left.")
     passage = Passage(doc.id, 0, 0, len(HOSTILE), HOSTILE, 0.5, 1)
     citation = Citation(doc.id, start, end, HOSTILE[start:end], 1)
-    answer = Answer("What did the minister say?", (AnswerSentence(HOSTILE[start:end], (citation,)),), (passage,),
-                    short_answer="<img src=x onerror=alert(1)>", score=0.9)
+    answer = Answer(
+        "What did the minister say?",
+        (AnswerSentence(HOSTILE[start:end], (citation,)),),
+        (passage,),
+        short_answer="<img src=x onerror=alert(1)>",
+        score=0.9,
+    )
     return answer, {doc.id: doc}
 
 
@@ -82,8 +89,7 @@ def test_cited_sentence_is_marked_from_its_offsets():
 
 def test_abstention_is_a_distinct_state_with_the_closest_passages():
     answer, documents = _hostile_answer()
-    abstained = Answer(answer.question, (), answer.passages, abstained=True,
-                       extra={"message": "The corpus does not answer this question."})
+    abstained = Answer(answer.question, (), answer.passages, abstention=Abstention("below the abstention threshold"))
     html = answer_html(abstained, documents)
     assert 'class="rag-abstain"' in html and "The corpus does not answer this question." in html
     assert "Closest passages" in html and "score 0.5000" in html
@@ -111,12 +117,22 @@ def test_check_report_is_coloured_and_escaped():
 
 def test_removed_sentences_are_struck_out_and_escaped():
     answer, documents = _hostile_answer()
-    removed = {"text": "It cost <b>$7</b> billion.", "verdict": "unsupported", "reasons": ["the amount $7 is not in [1]"]}
-    html = answer_html(Answer(answer.question, answer.sentences, answer.passages, score=0.9,
-                              extra={"removed": [removed]}), documents)
+    removed = RemovedSentence("It cost <b>$7</b> billion.", "unsupported", ("the amount $7 is not in [1]",), (1,))
+    html = answer_html(
+        Answer(answer.question, answer.sentences, answer.passages, score=0.9, removed=(removed,)), documents
+    )
     assert "<del>It cost &lt;b&gt;$7&lt;/b&gt; billion.</del>" in html and "<b>$7" not in html
-    events = [{"type": "sentence", "kept": False, "text": removed["text"], "sentence": None, "removed": removed},
-              {"type": "sentence", "kept": True, "text": answer.sentences[0].text, "sentence": answer.sentences[0],
-               "removed": None}]
+    assert html.count('class="rag-removed"') == 1 and "Removed: 1 sentence(s)" in html
+    events = [
+        {"type": "sentence", "kept": False, "text": removed.text, "sentence": None, "removed": removed},
+        {
+            "type": "sentence",
+            "kept": True,
+            "text": answer.sentences[0].text,
+            "sentence": answer.sentences[0],
+            "removed": None,
+        },
+    ]
     partial = streaming_html(events)
-    assert partial.index("<del>It cost &lt;b&gt;") < partial.index(escape(answer.sentences[0].text)) and "[1]" in partial
+    assert escape(answer.sentences[0].text) in partial and "[1]" in partial
+    assert partial.count("<del>It cost &lt;b&gt;") == 1

@@ -28,7 +28,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def app_url(seed_settings, seed_index, embedder, tmp_path_factory):
     """The app over the shared seed index (read only here), on a free loopback port."""
-    from rag.app.state import AppState, start
+    from rag.app.startup import start
+    from rag.app.state import AppState
 
     state = AppState(seed_settings, embedder, seed_index, tmp_path_factory.mktemp("uploads"))
     port = _free_port()
@@ -40,18 +41,28 @@ def app_url(seed_settings, seed_index, embedder, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("Debian's chromium and chromium-driver are missing: run `./run test`, which installs them "
-                    "(or `apt-get install -y chromium chromium-driver`)")
+        pytest.fail(
+            "Debian's chromium and chromium-driver are missing: run `./run test`, which installs them "
+            "(or `apt-get install -y chromium chromium-driver`)"
+        )
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a browser or a driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1280,1600",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1600",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
@@ -61,7 +72,9 @@ def browser(tmp_path_factory):
 def _in_viewport(driver, element) -> bool:
     return driver.execute_script(
         "const r = arguments[0].getBoundingClientRect();"
-        "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;", element)
+        "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;",
+        element,
+    )
 
 
 def test_ask_then_click_a_citation_shows_the_highlighted_span(browser, app_url, retriever, tmp_path):
@@ -69,7 +82,7 @@ def test_ask_then_click_a_citation_shows_the_highlighted_span(browser, app_url, 
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from rag.answer.extractive import ask
+    from rag.answer.pipeline import ask
 
     expected = ask(QUESTION, retriever)
     assert not expected.abstained

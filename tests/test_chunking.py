@@ -1,11 +1,13 @@
 """Chunks: exact offsets, sentence boundaries, and the embedder's input limit."""
 
+import itertools
+
 import pytest
 
 from rag.ingest.chunking import chunk_document, count_tokens
 from rag.ingest.reading import load_corpus
-from rag.records import Document
 from rag.ingest.sentences import sentence_spans
+from rag.records import Document
 from rag.settings import ChunkSettings
 
 from .conftest import SEEDS
@@ -43,8 +45,8 @@ def test_consecutive_chunks_overlap_by_whole_sentences(seed_docs):
     doc = seed_docs[0]
     chunks = chunk_document(doc, ChunkSettings(80, 40))
     assert len(chunks) > 3
-    assert any(b.start < a.end for a, b in zip(chunks, chunks[1:]))
-    assert all(b.start > a.start for a, b in zip(chunks, chunks[1:]))
+    assert any(b.start < a.end for a, b in itertools.pairwise(chunks))
+    assert all(b.start > a.start for a, b in itertools.pairwise(chunks))
 
 
 def test_no_chunk_exceeds_the_embedders_own_input_limit(seed_docs, embedder):

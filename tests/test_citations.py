@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.check.formats import locate_quote, parse_check_input
-from rag.check.checker import (
-    CitationChecker,
-    CitedSentence,
-    Evidence,
-    LexicalEmbeddingJudge,
-)
+from rag.check.checker import CitationChecker
 from rag.check.claims import NameIndex, extract_quantities, name_found
+from rag.check.formats import parse_check_input
+from rag.check.judge import LexicalEmbeddingJudge
 from rag.errors import RagError
+from rag.records import CitedSentence, Evidence
+from rag.text import locate_quote
 
 ARMS = "000_bbbc7011c7c84b3f"  # the S-400 / arms-exports article
 ERDOGAN = "002_16737bcee59f1979"  # Erdogan may buy more S-400s
@@ -43,9 +41,15 @@ LAMRANI = "says Omar Lamrani, a senior military analyst at Stratfor."
 
 
 @pytest.mark.parametrize(
-    "a, b",
-    [("76 percent", "76%"), ("$5 billion", "5 billion dollars"), ("five", "5"), ("49 per cent", "49%"),
-     ("US$4.97bn", "$5 billion"), ("July 12, 2019", "12 July 2019")],
+    ("a", "b"),
+    [
+        ("76 percent", "76%"),
+        ("$5 billion", "5 billion dollars"),
+        ("five", "5"),
+        ("49 per cent", "49%"),
+        ("US$4.97bn", "$5 billion"),
+        ("July 12, 2019", "12 July 2019"),
+    ],
 )
 def test_equal_quantities_normalise_alike(a, b):
     qa, qb = extract_quantities(a), extract_quantities(b)
@@ -53,14 +57,18 @@ def test_equal_quantities_normalise_alike(a, b):
     assert any(x.matches(y) for x in qa for y in qb) or any(y.matches(x) for x in qa for y in qb)
 
 
-@pytest.mark.parametrize("a, b", [("76 percent", "67%"), ("$5 billion", "$5 million"), ("July 12", "July 21"), ("2019", "2020")])
+@pytest.mark.parametrize(
+    ("a", "b"), [("76 percent", "67%"), ("$5 billion", "$5 million"), ("July 12", "July 21"), ("2019", "2020")]
+)
 def test_different_quantities_do_not_match(a, b):
     assert not any(x.matches(y) for x in extract_quantities(a) for y in extract_quantities(b))
 
 
 def test_names_match_surnames_aliases_and_acronyms():
-    evidence = NameIndex.of("Turkish President Recep Tayyip Erdogan met officials of the North Atlantic Treaty "
-                            "Organization and the U.S. in Sochi.")
+    evidence = NameIndex.of(
+        "Turkish President Recep Tayyip Erdogan met officials of the North Atlantic Treaty "
+        "Organization and the U.S. in Sochi."
+    )
     assert name_found("Erdogan", "PERSON", evidence)
     assert name_found("Turkey", "GPE", evidence)
     assert name_found("the United States", "GPE", evidence)
@@ -74,7 +82,7 @@ def test_names_match_surnames_aliases_and_acronyms():
 
 
 @pytest.mark.parametrize(
-    "claim, cited",
+    ("claim", "cited"),
     [
         ("Cairo bought 76% of its arms and equipment from the United States between 2008 and 2011.", CAIRO),
         ("After signing a 5 billion dollars contract, India is expected to get its first shipment next year.", INDIA),
@@ -88,21 +96,40 @@ def test_supported_paraphrases(checker, seed_index, claim, cited):
 
 
 @pytest.mark.parametrize(
-    "claim, cited, reason",
+    ("claim", "cited", "reason"),
     [
-        ("Cairo bought 67 percent of its arms and equipment from the US between 2008 and 2011.", CAIRO, "percent differs"),
-        ("India is expected to receive the first shipment next year after signing a $9 billion contract.", INDIA, "money"),
-        ("On July 21, doubts over Turkey's intention to buy Russian surface-to-air missiles were settled.", JULY, "date differs"),
+        (
+            "Cairo bought 67 percent of its arms and equipment from the US between 2008 and 2011.",
+            CAIRO,
+            "percent differs",
+        ),
+        (
+            "India is expected to receive the first shipment next year after signing a $9 billion contract.",
+            INDIA,
+            "money",
+        ),
+        (
+            "On July 21, doubts over Turkey's intention to buy Russian surface-to-air missiles were settled.",
+            JULY,
+            "date differs",
+        ),
         ("Cairo bought 76 percent of its arms and equipment from the US between 2008 and 2014.", CAIRO, "year"),
-        ("Pakistan is expected to receive the first shipment next year after signing a $5 billion contract.", INDIA, "Pakistan"),
+        (
+            "Pakistan is expected to receive the first shipment next year after signing a $5 billion contract.",
+            INDIA,
+            "Pakistan",
+        ),
         ("Omar Lamrani is a senior military analyst at Brookings.", LAMRANI, "Brookings"),
         ("Saudi Arabia and the UAE would strain ties with Washington.", GULF, "negation"),
-        ("It became obvious that Turkey has not taken the inevitable step.",
-         "it became obvious that Turkey has taken the inevitable step despite threats of sanctions from the US.", "negation"),
+        (
+            "It became obvious that Turkey has not taken the inevitable step.",
+            "it became obvious that Turkey has taken the inevitable step despite threats of sanctions from the US.",
+            "negation",
+        ),
     ],
 )
 def test_changed_facts_are_unsupported(checker, seed_index, claim, cited, reason):
-    doc = ARMS if cited != JULY else ARMS
+    doc = ARMS
     verdict = checker.check_sentence(claim, [quote(seed_index, doc, cited)], propose=False)
     assert verdict.verdict == "unsupported", verdict
     assert any(reason.lower() in r.lower() for r in verdict.reasons), verdict.reasons
@@ -152,7 +179,7 @@ def test_quotes_are_located_across_quote_styles_and_whitespace(seed_index):
 
 
 def test_out_of_range_citation_is_unsupported_with_the_reason(checker, seed_index):
-    raw = f"Cairo bought 76 percent of its arms from the US between 2008 and 2011 [3].\n\n[1] {ARMS}: \"{CAIRO}\"\n"
+    raw = f'Cairo bought 76 percent of its arms from the US between 2008 and 2011 [3].\n\n[1] {ARMS}: "{CAIRO}"\n'
     items = parse_check_input(raw, seed_index)
     report = checker.check_answer(items, propose=False)
     (verdict,) = report.verdicts
@@ -175,14 +202,24 @@ def test_alce_precision_counts_an_irrelevant_citation(checker, seed_index):
 
 def test_check_record_reads_our_answer_json(checker, seed_index):
     evidence = quote(seed_index, ARMS, CAIRO)
-    passage = {"doc_id": ARMS, "chunk_id": 0, "start": evidence.start, "end": evidence.end, "text": evidence.text,
-               "score": 1.0, "rank": 1}
+    passage = {
+        "doc_id": ARMS,
+        "chunk_id": 0,
+        "start": evidence.start,
+        "end": evidence.end,
+        "text": evidence.text,
+        "score": 1.0,
+        "rank": 1,
+    }
     answer = {
         "question": "How much of its arms did Cairo buy from the US?",
         "answer": CAIRO,
         "sentences": [
             {"text": CAIRO, "citations": [{**evidence.to_dict(), "passage_rank": 1}]},
-            {"text": "Cairo bought 90 percent of its arms from China.", "citations": [{**evidence.to_dict(), "passage_rank": 1}]},
+            {
+                "text": "Cairo bought 90 percent of its arms from China.",
+                "citations": [{**evidence.to_dict(), "passage_rank": 1}],
+            },
         ],
         "passages": [passage],
     }
@@ -192,10 +229,14 @@ def test_check_record_reads_our_answer_json(checker, seed_index):
 
 
 @pytest.mark.parametrize(
-    "raw, message",
-    [("", "empty"), ("{not json", "does not parse"), ('{"foo": 1}', "neither"),
-     ("An answer without sources [1].", "no numbered source list"),
-     ('{"answer": "", "citations": []}', "no 'answer'")],
+    ("raw", "message"),
+    [
+        ("", "empty"),
+        ("{not json", "does not parse"),
+        ('{"foo": 1}', "neither"),
+        ("An answer without sources [1].", "no numbered source list"),
+        ('{"answer": "", "citations": []}', "no 'answer'"),
+    ],
 )
 def test_bad_input_raises_a_one_line_error(seed_index, raw, message):
     with pytest.raises(RagError, match=message) as error:
@@ -219,5 +260,5 @@ def test_another_judge_can_be_plugged_in(seed_index, embedder):
 
 def test_default_judge_implements_the_protocol(embedder):
     judge = LexicalEmbeddingJudge(embedder)
-    score, best, reasons = judge.judge("Cairo bought 76% of its arms from the US.", ["Egypt is in Africa.", CAIRO])
+    score, best, _reasons = judge.judge("Cairo bought 76% of its arms from the US.", ["Egypt is in Africa.", CAIRO])
     assert 0.0 <= score <= 1.0 and best == 1

@@ -34,8 +34,12 @@ def rag(*args, env=None, cwd=None, input=None):
     """Runs `rag ARGS` as a separate process, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "rag", *args],
-        capture_output=True, text=True, cwd=cwd or ROOT, input=input,
-        env={**os.environ, **(env or {})}, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        input=input,
+        env={**os.environ, **(env or {})},
+        timeout=300,
     )
 
 
@@ -51,7 +55,9 @@ def workdir(tmp_path_factory):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, rag.cli; rag.cli.build_parser(); assert 'torch' not in sys.modules and 'faiss' not in sys.modules"
+    code = (
+        "import sys, rag.cli; rag.cli.build_parser(); assert 'torch' not in sys.modules and 'faiss' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     assert "ingest" in rag("--help").stdout
 
@@ -76,7 +82,7 @@ def test_a_second_ingest_reuses_every_article(workdir, run):
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    ("args", "message"),
     [
         (["search", "   "], "question is empty"),
         (["search", "x" * 5000], "characters long"),
@@ -103,9 +109,12 @@ def test_searching_without_an_index_or_corpus_names_the_fix(tmp_path, run):
 
 
 def test_the_library_refuses_k_below_one_in_one_line(retriever):
-    from rag.answer.extractive import ask
+    from rag.answer.pipeline import ask
     from rag.errors import RagError
 
-    for call in (lambda: retriever.search("Who is Omar Lamrani?", k=0), lambda: ask("Who is Omar Lamrani?", retriever, k=-3)):
+    for call in (
+        lambda: retriever.search("Who is Omar Lamrani?", k=0),
+        lambda: ask("Who is Omar Lamrani?", retriever, k=-3),
+    ):
         with pytest.raises(RagError, match="k must be at least 1"):
             call()

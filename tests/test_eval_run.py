@@ -4,17 +4,39 @@ import json
 
 import pytest
 
-from rag.evaluate.run import compare_runs, run_evaluation, run_manifest, write_run
-from rag.evaluate.metrics import load_gold
+from rag.evaluate.compare import compare_runs
+from rag.evaluate.gold import load_gold
+from rag.evaluate.run import run_evaluation, run_manifest, write_run
 
-RESULT_FIELDS = {"id", "question", "answer", "short_answer", "abstained", "citations", "passages", "latency_ms", "scores"}
+RESULT_FIELDS = {
+    "id",
+    "question",
+    "answer",
+    "short_answer",
+    "abstained",
+    "citations",
+    "passages",
+    "latency_ms",
+    "scores",
+}
 
 SMALL_GOLD = [
-    {"id": "g1", "question": "Which organisation does Omar Lamrani work for?", "answers": ["Stratfor"],
-     "evidence": [{"doc_id": "000_bbbc7011c7c84b3f", "quote": "Omar Lamrani, a senior military   analyst at Stratfor"}],
-     "answerable": True},
-    {"id": "g2", "question": "Who is the chief of Turkey's Defense Industry Directorate?", "answers": ["Ismail Demir"],
-     "evidence": [{"doc_id": "002_16737bcee59f1979", "quote": "its chief Ismail\nDemir"}], "answerable": True},
+    {
+        "id": "g1",
+        "question": "Which organisation does Omar Lamrani work for?",
+        "answers": ["Stratfor"],
+        "evidence": [
+            {"doc_id": "000_bbbc7011c7c84b3f", "quote": "Omar Lamrani, a senior military   analyst at Stratfor"}
+        ],
+        "answerable": True,
+    },
+    {
+        "id": "g2",
+        "question": "Who is the chief of Turkey's Defense Industry Directorate?",
+        "answers": ["Ismail Demir"],
+        "evidence": [{"doc_id": "002_16737bcee59f1979", "quote": "its chief Ismail\nDemir"}],
+        "answerable": True,
+    },
     {"id": "g3", "question": "What is the capital of Australia?", "answers": [], "evidence": [], "answerable": False},
 ]
 
@@ -113,8 +135,19 @@ def eval_cli(seed_settings, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     def run(out: str) -> tuple[int, str]:
-        code = main(["eval", "--gold", str(gold), "--out", out, "--index", str(seed_settings.index_dir),
-                     "--no-rebuild", "--quiet"])
+        code = main(
+            [
+                "eval",
+                "--gold",
+                str(gold),
+                "--out",
+                out,
+                "--index",
+                str(seed_settings.index_dir),
+                "--no-rebuild",
+                "--quiet",
+            ]
+        )
         return code, capsys.readouterr().err
 
     return run
@@ -180,13 +213,29 @@ def test_gold_evidence_in_documents_the_index_lacks_is_warned_about(seed_setting
     from rag.cli import main
 
     gold = tmp_path / "gold.jsonl"
-    rows = [dict(SMALL_GOLD[0], id="known"),
-            dict(SMALL_GOLD[0], id="unknown", evidence=[{"doc_id": "rq_not_here", "quote": "something"},
-                                                        {"doc_id": "rq_nor_here", "quote": "else"}])]
+    rows = [
+        dict(SMALL_GOLD[0], id="known"),
+        dict(
+            SMALL_GOLD[0],
+            id="unknown",
+            evidence=[{"doc_id": "rq_not_here", "quote": "something"}, {"doc_id": "rq_nor_here", "quote": "else"}],
+        ),
+    ]
     gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with caplog.at_level(logging.WARNING):
-        code = main(["eval", "--gold", str(gold), "--out", str(tmp_path / "run"), "--index",
-                     str(seed_settings.index_dir), "--no-rebuild", "--quiet"])
+        code = main(
+            [
+                "eval",
+                "--gold",
+                str(gold),
+                "--out",
+                str(tmp_path / "run"),
+                "--index",
+                str(seed_settings.index_dir),
+                "--no-rebuild",
+                "--quiet",
+            ]
+        )
     assert code == 0
     assert "2 gold evidence documents are not in the index" in caplog.text and "rq_not_here" in caplog.text
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

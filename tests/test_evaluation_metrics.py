@@ -5,6 +5,7 @@ import json
 import pytest
 
 from rag.errors import RagError
+from rag.evaluate.gold import load_gold
 from rag.evaluate.metrics import (
     Aggregate,
     abstention_scores,
@@ -12,7 +13,6 @@ from rag.evaluate.metrics import (
     bootstrap_interval,
     evidence_ranks,
     exact_match,
-    load_gold,
     normalize_answer,
     recall_at,
     reciprocal_rank,
@@ -76,7 +76,16 @@ def test_bootstrap_interval_brackets_the_mean():
 
 def test_aggregate_answered_accuracy_and_latency():
     aggregate = Aggregate()
-    aggregate.add({"answerable": True, "abstained": False, "correct": True, "status": "correct", "latency_ms": 10, "token_f1": 1.0})
+    aggregate.add(
+        {
+            "answerable": True,
+            "abstained": False,
+            "correct": True,
+            "status": "correct",
+            "latency_ms": 10,
+            "token_f1": 1.0,
+        }
+    )
     aggregate.add({"answerable": False, "abstained": False, "status": "answered_unanswerable", "latency_ms": 30})
     aggregate.add({"answerable": False, "abstained": True, "status": "correct", "latency_ms": 20})
     metrics = aggregate.metrics()
@@ -86,11 +95,17 @@ def test_aggregate_answered_accuracy_and_latency():
     assert metrics["latency"]["p50_ms"] == 20
 
 
-GOOD = {"id": "q1", "question": "Who?", "answers": ["Ann"], "evidence": [{"doc_id": "d", "quote": "Ann did"}], "answerable": True}
+GOOD = {
+    "id": "q1",
+    "question": "Who?",
+    "answers": ["Ann"],
+    "evidence": [{"doc_id": "d", "quote": "Ann did"}],
+    "answerable": True,
+}
 
 
 @pytest.mark.parametrize(
-    "bad,problem",
+    ("bad", "problem"),
     [
         ("{not json", "line 2: not valid JSON"),
         (json.dumps({**GOOD, "id": "q2", "answerable": "yes"}), "line 2: 'answerable' must be a bool"),
@@ -117,11 +132,11 @@ def test_the_seed_gold_set_is_valid_and_split():
     assert len(load_gold(ROOT / "eval" / "seeds_gold.jsonl", "dev")) < len(questions)
 
 
-@pytest.mark.parametrize("text_form,quote_form", [("NFC", "NFD"), ("NFD", "NFC")])
+@pytest.mark.parametrize(("text_form", "quote_form"), [("NFC", "NFD"), ("NFD", "NFC")])
 def test_a_quote_in_another_unicode_form_is_located_at_the_exact_span(text_form, quote_form):
     import unicodedata
 
-    from rag.check.formats import locate_quote
+    from rag.text import locate_quote
 
     text = unicodedata.normalize(text_form, "Le café crème coûte 3 €. Zoë Ørsted a payé à Málaga.")
     quote = unicodedata.normalize(quote_form, "Zoë Ørsted a payé à Málaga")

@@ -56,9 +56,9 @@ def test_ivf_lists_follow_the_square_root_rule():
 def test_approximate_index_saves_loads_and_finds_what_exact_search_finds(embedder, seed_settings, tmp_path):
     from rag.ingest.reading import load_corpus
     from rag.search.build import build_index
+    from rag.search.retrieval import Retriever
     from rag.search.store import Index
     from rag.search.structures import IVF_NPROBE
-    from rag.search.retrieval import Retriever
 
     documents = load_corpus(seed_settings.corpus)
     settings = replace(seed_settings, index_dir=tmp_path / "index", approximate_above=0)
@@ -114,7 +114,7 @@ def test_answering_over_an_existing_index_never_imports_sentence_transformers(em
     code = f"""
 import sys
 from pathlib import Path
-from rag.answer.extractive import ask
+from rag.answer.pipeline import ask
 from rag.search.embedding import default_embedder
 from rag.search.index import open_index
 from rag.search.retrieval import Retriever

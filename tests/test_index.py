@@ -11,8 +11,8 @@ import pytest
 
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.search.index import ingest, open_index
-from rag.search.store import Index
 from rag.search.retrieval import Retriever
+from rag.search.store import Index
 from rag.settings import ChunkSettings
 
 from .conftest import SEEDS
@@ -123,7 +123,7 @@ def test_a_build_that_fails_while_writing_leaves_the_old_index_working(settings,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "save", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         ingest(settings, embedder)
     monkeypatch.undo()
     old = Index.load(settings.index_dir)
@@ -159,7 +159,8 @@ UNREPAIRABLE = {
     "garbled manifest": lambda gen, *_: (gen / "manifest.json").write_text("{not json"),
     "manifest that is a list": lambda gen, *_: (gen / "manifest.json").write_text("[1, 2, 3]"),
     "manifest without corpus": lambda gen, *_: (gen / "manifest.json").write_text(
-        json.dumps({k: v for k, v in json.loads((gen / "manifest.json").read_text()).items() if k != "corpus"})),
+        json.dumps({k: v for k, v in json.loads((gen / "manifest.json").read_text()).items() if k != "corpus"})
+    ),
     "CURRENT naming a missing generation": lambda gen, *_: (gen.parent / "CURRENT").write_text("gen-missing\n"),
 }
 
@@ -291,7 +292,7 @@ def test_readers_never_see_a_damaged_index_while_ingests_run(settings, embedder)
             try:
                 index = Index.load(settings.index_dir)
                 assert index.faiss.ntotal == len(index.chunks)
-            except Exception as exc:  # noqa: BLE001  (any failure is what this test looks for)
+            except Exception as exc:
                 problems.append(repr(exc))
 
     reader = threading.Thread(target=read_repeatedly)
@@ -312,9 +313,16 @@ def test_a_second_ingest_waits_for_the_first_then_fails_with_a_clear_message(set
 
     ingest(settings, embedder)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); "
-         "lock.acquire(); print('locked', flush=True); time.sleep(120)", str(settings.index_dir / ".lock")],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); "
+            "lock.acquire(); print('locked', flush=True); time.sleep(120)",
+            str(settings.index_dir / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         staging = settings.index_dir / ".building-other-process"

@@ -37,7 +37,6 @@ def forbid_reading(monkeypatch) -> None:
 
 def _hashes(monkeypatch) -> list[str]:
     """Records the files whose bytes ``corpus_unchanged`` hashes."""
-    import rag.ingest.reading
 
     hashed: list[str] = []
     real = Path.read_bytes
@@ -46,7 +45,7 @@ def _hashes(monkeypatch) -> list[str]:
         hashed.append(path.name)
         return real(path)
 
-    monkeypatch.setattr(rag.ingest.reading.Path, "read_bytes", spy)
+    monkeypatch.setattr(Path, "read_bytes", spy)
     return hashed
 
 
@@ -81,7 +80,9 @@ def test_a_changed_file_of_the_same_size_is_found_by_its_hash(settings, embedder
 
 def test_a_new_file_makes_the_index_stale(settings, embedder):
     ingest(settings, embedder)
-    (settings.corpus[0] / "new.txt").write_text("Malta Opens a Ferry Terminal\n\nMalta opened a ferry terminal in 2021.\n")
+    (settings.corpus[0] / "new.txt").write_text(
+        "Malta Opens a Ferry Terminal\n\nMalta opened a ferry terminal in 2021.\n"
+    )
     index = open_index(settings, embedder)
     assert "new" in index.documents
 
@@ -133,7 +134,7 @@ def test_an_extra_artefact_is_built_saved_checked_and_loaded_with_its_generation
 def test_an_index_lacking_an_artefact_asked_for_is_updated_to_hold_it(settings, embedder):
     plain, _ = ingest(settings, embedder)
     counts = ChunkCounts()
-    with pytest.raises(rag.errors.IndexMismatchError, match="lacks chunk-counts.json"):
+    with pytest.raises(rag.errors.IndexMismatchError, match=r"lacks chunk-counts\.json"):
         open_index(settings, embedder, rebuild=False, artefacts=[counts])
     index = open_index(settings, embedder, artefacts=[counts])
     assert index.path != plain.path and counts.name in index.artefacts

@@ -9,6 +9,7 @@ paragraph "over the limit" costs seconds, not minutes: the code path is the same
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 from dataclasses import replace
@@ -80,19 +81,23 @@ def test_a_paragraph_longer_than_spacys_limit_is_cut_into_passages(small_spacy_l
     chunks = chunk_document(doc)
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
     assert all(text[c.start : c.end] == c.text for c in chunks)
-    assert all(a.start < b.start and not text[a.end : b.start].strip() for a, b in zip(chunks, chunks[1:]))  # no gap
+    assert all(a.start < b.start and not text[a.end : b.start].strip() for a, b in itertools.pairwise(chunks))  # no gap
 
 
 @pytest.fixture
 def huge_corpus(tmp_path, seed_sentences, seed_settings):
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
-    (corpus / "huge.txt").write_text("Arms Exports Report\n\n" + one_paragraph(seed_sentences, SPACY_LIMIT + 5_000) + "\n")
+    (corpus / "huge.txt").write_text(
+        "Arms Exports Report\n\n" + one_paragraph(seed_sentences, SPACY_LIMIT + 5_000) + "\n"
+    )
     return replace(seed_settings, corpus=(corpus,), index_dir=tmp_path / "index")
 
 
-def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(small_spacy_limit, huge_corpus, embedder, capsys):
-    from rag.answer.extractive import ask
+def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(
+    small_spacy_limit, huge_corpus, embedder, capsys
+):
+    from rag.answer.pipeline import ask
     from rag.cli import main
     from rag.search.index import ingest
     from rag.search.retrieval import Retriever
@@ -102,8 +107,10 @@ def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(small_sp
     answer = ask("Who heads Turkey's Defense Industry Directorate?", Retriever(index, embedder))
     assert answer.short_answer == "Ismail Demir"
     long_answer = huge_corpus.index_dir.parent / "answer.md"
-    long_answer.write_text("Turkey, " * (SPACY_LIMIT // 8 + 100) + "and Russia signed a deal [1].\n\n"
-                           "[1] huge: \"Turkey bought S-400 missiles from Russia\"\n")
+    long_answer.write_text(
+        "Turkey, " * (SPACY_LIMIT // 8 + 100) + "and Russia signed a deal [1].\n\n"
+        '[1] huge: "Turkey bought S-400 missiles from Russia"\n'
+    )
     code = main(["check", str(long_answer), "--index", str(huge_corpus.index_dir), "--no-rebuild", "--no-propose"])
     captured = capsys.readouterr()
     assert code in (0, 1) and "Traceback" not in captured.err and captured.out, captured.err

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.analysis import analyse_question
-from rag.answer.extractive import ask
+from rag.answer.pipeline import ask
+from rag.answer.question import analyse_question
 
 from .conftest import time_limit
 
@@ -30,18 +30,23 @@ def test_a_context_sentence_before_the_question_is_analysed_without_hanging():
 def test_the_question_sentence_is_found_after_or_before_the_context():
     with time_limit(30, "analysing questions with context"):
         before = analyse_question("Who heads Turkey's Defense Industry Directorate? It was sanctioned in 2020.")
-        after = analyse_question("The directorate was sanctioned in 2020. Who heads Turkey's Defense Industry Directorate?")
+        after = analyse_question(
+            "The directorate was sanctioned in 2020. Who heads Turkey's Defense Industry Directorate?"
+        )
     assert before.kind == after.kind == "who"
     assert before.expected == after.expected and "PERSON" in before.expected
     assert set(before.slot_names) == set(after.slot_names) and "turkey" in before.slot_names
 
 
-@pytest.mark.parametrize("question", [
-    "🚀🚀 Who heads Turkey's Defense Industry Directorate? 🇹🇷🔥",
-    "Who heads Turkey's Defense Industry Directorate 🤔? 😀 Tell me!",
-    "😀. 😀. When were the doubts settled?",
-    "Turkey. Russia. India. China. Which law? Really? What?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "🚀🚀 Who heads Turkey's Defense Industry Directorate? 🇹🇷🔥",
+        "Who heads Turkey's Defense Industry Directorate 🤔? 😀 Tell me!",
+        "😀. 😀. When were the doubts settled?",
+        "Turkey. Russia. India. China. Which law? Really? What?",
+    ],
+)
 def test_emoji_and_fragments_around_a_question_do_not_hang(question):
     with time_limit(30, f"analysing {question!r}"):
         info = analyse_question(question)
@@ -50,6 +55,9 @@ def test_emoji_and_fragments_around_a_question_do_not_hang(question):
 
 def test_ask_answers_a_question_that_opens_with_a_context_sentence(retriever):
     with time_limit(60, "asking a two-sentence question"):
-        answer = ask("Turkey wanted more air-defence missiles. When were the doubts over Turkey's intention to "
-                     "buy Russian missiles settled?", retriever)
+        answer = ask(
+            "Turkey wanted more air-defence missiles. When were the doubts over Turkey's intention to "
+            "buy Russian missiles settled?",
+            retriever,
+        )
     assert not answer.abstained and answer.short_answer == "July 12"

@@ -19,7 +19,7 @@ QUESTIONS = [
 ]
 
 
-@pytest.mark.parametrize("question,answer", QUESTIONS)
+@pytest.mark.parametrize(("question", "answer"), QUESTIONS)
 def test_the_passage_with_the_answer_ranks_in_the_top_3(retriever, question, answer):
     passages = retriever.search(question, k=3)
     assert any(answer in p.text for p in passages), [p.text[:80] for p in passages]

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from rag.answer.extractive import ask
+from rag.answer.pipeline import ask
 from rag.budget import TimeBudgetExceeded, time_budget
 
 from .llm_server import Script, Step, base_url
@@ -67,11 +67,25 @@ def test_a_budget_that_is_not_a_number_is_one_line(seed_settings, capsys, monkey
 
 def test_eval_records_questions_that_run_out_of_time_and_goes_on(seed_settings, capsys, tmp_path):
     gold = tmp_path / "gold.jsonl"
-    rows = [{"id": f"q{n}", "question": q, "answers": ["x"], "evidence": [], "answerable": True}
-            for n, q in enumerate([INDIA, "Who is Michael Kofman?"])]
+    rows = [
+        {"id": f"q{n}", "question": q, "answers": ["x"], "evidence": [], "answerable": True}
+        for n, q in enumerate([INDIA, "Who is Michael Kofman?"])
+    ]
     gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    code, out, err = _cli(capsys, "eval", "--gold", str(gold), "--out", str(tmp_path / "run"), "--index",
-                          str(seed_settings.index_dir), "--no-rebuild", "--quiet", "--time-budget", NOW)
+    code, _out, err = _cli(
+        capsys,
+        "eval",
+        "--gold",
+        str(gold),
+        "--out",
+        str(tmp_path / "run"),
+        "--index",
+        str(seed_settings.index_dir),
+        "--no-rebuild",
+        "--quiet",
+        "--time-budget",
+        NOW,
+    )
     assert code == 0 and "2 questions ran out of their time budget" in err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["timed_out"] == 2
@@ -83,9 +97,26 @@ def test_a_slow_llm_is_stopped_by_the_budget_not_left_waiting(llm_server, seed_s
     llm = llm_server
     llm.script = Script(steps=[Step("wait", "India signed a $5 billion contract [1].")])
     try:
-        code, _, err = _cli(capsys, "ask", INDIA, "--index", str(seed_settings.index_dir), "--no-rebuild",
-                            "--answerer", "llm", "--llm-url", base_url(llm), "--llm-model", "scripted",
-                            "--llm-timeout", "600", "--llm-retries", "0", "--time-budget", "1")
+        code, _, err = _cli(
+            capsys,
+            "ask",
+            INDIA,
+            "--index",
+            str(seed_settings.index_dir),
+            "--no-rebuild",
+            "--answerer",
+            "llm",
+            "--llm-url",
+            base_url(llm),
+            "--llm-model",
+            "scripted",
+            "--llm-timeout",
+            "600",
+            "--llm-retries",
+            "0",
+            "--time-budget",
+            "1",
+        )
     finally:
         llm.script.release.set()
     assert code == 2 and err.startswith("error: the question took longer than its time budget of 1 s")
@@ -104,9 +135,10 @@ def app(tmp_path_factory, embedder):
 
     from gradio_client import Client
 
+    from rag.app.startup import start
+    from rag.app.state import AppState, app_settings
     from rag.search.index import open_index
     from rag.settings import Settings
-    from rag.app.state import AppState, app_settings, start
 
     from .conftest import SEEDS
     from .test_webapp import free_port
@@ -134,7 +166,7 @@ def llm_env(llm_server, monkeypatch):
 def test_a_slow_llm_answer_never_holds_up_extractive_questions(app, llm_env):
     from .conftest import time_limit
 
-    state, client = app
+    _state, client = app
     llm_env.steps = [Step("wait", "India signed a $5 billion contract for the S-400 [1].")]
     slow = client.submit(INDIA, 5, "llm", api_name="/ask")
     try:
@@ -161,8 +193,15 @@ def test_app_handlers_stop_with_one_line_when_the_budget_runs_out(app, llm_env, 
     with pytest.raises(AppError, match="took longer than its time budget"):
         client.predict(INDIA, 5, "extractive", api_name="/ask")
     with pytest.raises(AppError, match="took longer than its time budget"):
-        client.predict(json.dumps({"answer": "Turkey bought S-400s [1].", "citations": [
-            {"doc_id": "000_bbbc7011c7c84b3f", "quote": "Turkey"}]}), api_name="/check")
+        client.predict(
+            json.dumps(
+                {
+                    "answer": "Turkey bought S-400s [1].",
+                    "citations": [{"doc_id": "000_bbbc7011c7c84b3f", "quote": "Turkey"}],
+                }
+            ),
+            api_name="/check",
+        )
     monkeypatch.setattr(state, "settings", replace(state.settings, time_budget=1.0))
     llm_env.steps = [Step("wait", "India signed a $5 billion contract [1].")]
     try:
@@ -170,4 +209,3 @@ def test_app_handlers_stop_with_one_line_when_the_budget_runs_out(app, llm_env, 
             client.predict(INDIA, 5, "llm", api_name="/ask")
     finally:
         llm_env.release.set()
-

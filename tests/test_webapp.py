@@ -41,8 +41,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory, embedder):
     """(state, url): the real app over a private corpus copy, served on a free loopback port."""
+    from rag.app.startup import start
+    from rag.app.state import AppState, app_settings
     from rag.search.index import open_index
-    from rag.app.state import AppState, app_settings, start
 
     base = tmp_path_factory.mktemp("webapp")
     shutil.copytree(ROOT / "seeds", base / "corpus")
@@ -99,7 +100,7 @@ def test_twenty_concurrent_requests_are_all_answered_correctly(client, app_env):
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(lambda job: job.result(timeout=120), jobs))
     assert len(results) == 20
-    for question, (html, record) in zip(questions, results):
+    for question, (_html, record) in zip(questions, results):
         want = expected[question]
         assert record["question"] == question
         assert record["abstained"] == want.abstained and record["answer"] == want.text
@@ -116,7 +117,7 @@ def test_check_endpoint_gives_verdicts_with_spans(client, app_env):
     assert report["sentences"][0]["verdict"] == "supported"
     evidence = report["sentences"][0]["evidence"]
     assert state.index.documents[evidence["doc_id"]].text[evidence["start"] : evidence["end"]] == evidence["text"]
-    assert 'rag-verdict supported' in html and "<mark>" in html
+    assert "rag-verdict supported" in html and "<mark>" in html
     doc_id = next(iter(state.index.documents))
     text = f'Turkey paid 99 billion dollars for the S-400 system [1].\n\nSources:\n[1] {doc_id}: "no such quote here"'
     _, report = client.predict(text, api_name="/check")
@@ -186,21 +187,22 @@ def test_an_upload_over_the_size_limit_is_refused_and_the_page_states_the_limit(
 def test_asking_goes_on_while_an_upload_is_being_indexed(client, app_env, tmp_path, monkeypatch):
     import threading
 
-    import rag.search.index
     from gradio_client import handle_file
+
+    import rag.app.state
 
     from .conftest import time_limit
 
-    state, _ = app_env
+    _state, _ = app_env
     indexing, release = threading.Event(), threading.Event()
-    real_ingest = rag.search.index.ingest
+    real_ingest = rag.app.state.ingest
 
     def slow_ingest(*args, **kwargs):
         indexing.set()
         release.wait(timeout=120)
         return real_ingest(*args, **kwargs)
 
-    monkeypatch.setattr(rag.search.index, "ingest", slow_ingest)
+    monkeypatch.setattr(rag.app.state, "ingest", slow_ingest)
     article = tmp_path / "slowferry.txt"
     article.write_text(NEW_ARTICLE.replace("Valletta", "Mdina"))
     upload = client.submit([handle_file(article)], api_name="/upload")
@@ -216,7 +218,7 @@ def test_asking_goes_on_while_an_upload_is_being_indexed(client, app_env, tmp_pa
 
 
 def _state_for(corpus, embedder, tmp_path):
-    from rag.app.state import load_state
+    from rag.app.startup import load_state
 
     settings = replace(Settings(), corpus=(corpus,), index_dir=tmp_path / "index")
     return load_state(settings, tmp_path / "uploads")
@@ -227,7 +229,7 @@ def test_an_upload_cut_off_by_a_crash_never_enters_the_corpus(tmp_path, embedder
     and the next start comes up with the corpus as it was."""
     import os
 
-    import rag.search.index
+    import rag.app.state
 
     shutil.copytree(ROOT / "seeds", tmp_path / "corpus")
     state = _state_for(tmp_path / "corpus", embedder, tmp_path)
@@ -235,7 +237,7 @@ def test_an_upload_cut_off_by_a_crash_never_enters_the_corpus(tmp_path, embedder
     article.write_text(NEW_ARTICLE)
     child = os.fork()
     if child == 0:  # the app, killed in the middle of indexing the upload
-        rag.search.index.ingest = lambda *args, **kwargs: os._exit(9)
+        rag.app.state.ingest = lambda *args, **kwargs: os._exit(9)
         state.add_files([article])
         os._exit(0)
     _, status = os.waitpid(child, 0)

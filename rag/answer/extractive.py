@@ -17,60 +17,31 @@ When the best sentence leaves question content uncovered (a second clause about
 another country, say) a second or third sentence, possibly from another article,
 is added for the missing part.
 
-``Answer.score`` is the answerer's confidence. ``ask`` compares it with a
-threshold that ``eval/calibrate.py`` sets on a development set and stores in
-``rag/data/abstention.json``; below it, the answer abstains and shows the
-closest passages instead.
+``Answer.score`` is the answerer's confidence; ``rag.answer.pipeline`` compares it
+with the calibrated abstention threshold.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from rag.answer.analysis import (
-    Mention,
-    QuestionInfo,
-    SentenceInfo,
-    analyse_question,
-    fold,
-    sentences_in,
-    words_match,
-)
+from rag.answer.analysis import Mention, SentenceInfo, sentences_in
+from rag.answer.question import QuestionInfo, analyse_question
 from rag.budget import check_time_budget
-from rag.records import Answer, AnswerSentence, Citation, Passage
-from rag.settings import DATA_DIR
-from rag.validation import clean_question
+from rag.records import Abstention, Answer, AnswerSentence, Citation, ExtractiveFeatures, Passage
+from rag.text import fold_name, words_match
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
     from rag.search.store import Index
-    from rag.search.retrieval import Retriever
 
-ABSTENTION_FILE = DATA_DIR / "abstention.json"
-NO_ANSWER = "The corpus does not answer this question."
 MAX_SENTENCES = 3
 # A supporting sentence must add a missing name, or this many missing content words …
 MIN_NEW_WORDS = 2
 # … and be at least this close to the question (cosine), so it is on topic.
 MIN_SUPPORT_SIMILARITY = 0.25
-
-
-class Answerer(Protocol):
-    """Anything that turns a question and its retrieved passages into an Answer.
-
-    A generative answerer can implement this too: it must return citations whose
-    spans lie inside the given passages, and a ``score`` in [0, 1]; ``ask`` applies
-    the abstention threshold stored for its ``name``.
-    """
-
-    name: str
-
-    def answer(self, question: str, passages: list[Passage], index: Index) -> Answer: ...
 
 
 # ---------------------------------------------------------------------------
@@ -135,11 +106,11 @@ def _short_answer(q: QuestionInfo, sentence: SentenceInfo, matched: frozenset[st
     for m in sentence.mentions:
         if m.label not in q.expected or (q.year and not _YEAR.search(m.text)):
             continue
-        words = [fold(w) for w in m.text.split() if w.lower() not in {"the", "a", "an", "of", "and"}]
+        words = [fold_name(w) for w in m.text.split() if w.lower() not in {"the", "a", "an", "of", "and"}]
         # An entity the question already names is not its answer ("Who is the president of Turkey?" ≠ Turkey).
         if words and all(any(words_match(w, a) for a in asked) for w in words):
             continue
-        if words and fold(m.text.replace(" ", "")) in q.acronyms:  # "U.S." when the question says "United States"
+        if words and fold_name(m.text.replace(" ", "")) in q.acronyms:  # "U.S." when the question says "United States"
             continue
         # "How many refugees": a number that counts something else ("the two countries") does not answer.
         if q.kind == "how many" and m.label == "CARDINAL" and m.governor not in q.content:
@@ -209,7 +180,15 @@ class ExtractiveAnswerer:
             matched = frozenset(w for w in terms if _matches(w, s))
             short = _short_answer(q, s, matched)
             result.append(
-                Candidate(s, p, float(sim), matched, _coverage(q, matched, short is not None), _slot(q, s, matched, short), short)
+                Candidate(
+                    s,
+                    p,
+                    float(sim),
+                    matched,
+                    _coverage(q, matched, short is not None),
+                    _slot(q, s, matched, short),
+                    short,
+                )
             )
         return result
 
@@ -218,8 +197,14 @@ class ExtractiveAnswerer:
         q = analyse_question(question)
         candidates = self.candidates(question, passages, index)
         if not candidates:
-            return Answer(question, (), tuple(passages), abstained=True, score=0.0, answerer=self.name,
-                          extra={"reason": "no sentence in the retrieved passages"})
+            return Answer(
+                question,
+                (),
+                tuple(passages),
+                score=0.0,
+                answerer=self.name,
+                abstention=Abstention("no sentence in the retrieved passages"),
+            )
         # The answer sentence must hold the answer: when the question wants an entity (or a definition),
         # prefer on-topic sentences that have one.
         pool = [c for c in candidates if c.short is not None and c.similarity >= MIN_SUPPORT_SIMILARITY]
@@ -244,23 +229,29 @@ class ExtractiveAnswerer:
             chosen.append(best)
             missing -= best.matched
         # Keep document order within one article, the primary first.
-        ordered = [primary] + sorted(chosen[1:], key=lambda c: (c.sentence.doc_id != primary.sentence.doc_id,
-                                                                 c.sentence.doc_id, c.sentence.start))
+        ordered = [
+            primary,
+            *sorted(
+                chosen[1:],
+                key=lambda c: (c.sentence.doc_id != primary.sentence.doc_id, c.sentence.doc_id, c.sentence.start),
+            ),
+        ]
         union = frozenset().union(*(c.matched for c in ordered))
         support = len(q.content & union) / len(q.content) if q.content else 0.0
-        features = {
-            "question_type": q.kind,
-            "expected": list(q.expected),
-            "similarity": round(primary.similarity, 4),
-            "support": round(support, 4),
-            "slot": round(primary.slot, 4),
-            "missing": sorted(terms - union),
-        }
+        features = ExtractiveFeatures(
+            question_type=q.kind,
+            expected=tuple(q.expected),
+            similarity=round(primary.similarity, 4),
+            support=round(support, 4),
+            slot=round(primary.slot, 4),
+            missing=tuple(sorted(terms - union)),
+        )
         score = confidence(primary.similarity, support, primary.slot)
         sentences = tuple(AnswerSentence(c.sentence.text, (c.citation(),)) for c in ordered)
         short = primary.short.text if primary.short is not None else None
-        return Answer(question, sentences, tuple(passages), short_answer=short, score=score, answerer=self.name,
-                      extra={"features": features})
+        return Answer(
+            question, sentences, tuple(passages), short_answer=short, score=score, answerer=self.name, features=features
+        )
 
 
 def _coverage(q: QuestionInfo, matched: frozenset[str], typed: bool) -> float:
@@ -293,7 +284,7 @@ def _slot(q: QuestionInfo, s: SentenceInfo, matched: frozenset[str], short: Ment
 
 
 def _inside(name: str, short: Mention | None) -> bool:
-    return short is not None and any(words_match(name, fold(w)) for w in short.text.split())
+    return short is not None and any(words_match(name, fold_name(w)) for w in short.text.split())
 
 
 def confidence(similarity: float, support: float, slot: float) -> float:
@@ -306,99 +297,3 @@ def confidence(similarity: float, support: float, slot: float) -> float:
     """
     base = 0.5 * max(0.0, min(1.0, similarity)) + 0.5 * support
     return round(base * (0.25 + 0.75 * slot), 4)
-
-
-# ---------------------------------------------------------------------------
-# Abstention
-
-
-@lru_cache(maxsize=4)
-def load_threshold(answerer: str = "extractive", path: Path = ABSTENTION_FILE) -> float:
-    """The calibrated abstention threshold for an answerer (see eval/calibrate.py)."""
-    from rag.errors import RagError
-
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RagError(f"cannot read the abstention threshold {path}: {exc}; run `python eval/calibrate.py`") from exc
-    if answerer not in data:
-        raise RagError(f"{path} holds no threshold for the '{answerer}' answerer: run `python eval/calibrate.py`")
-    return float(data[answerer]["threshold"])
-
-
-def abstain(answer: Answer, threshold: float | None = None, reason: str = "below the abstention threshold") -> Answer:
-    """The answer turned into an abstention: no sentences, the closest passages kept, the rejected answer in extra."""
-    rejected: dict[str, Any] = {}
-    if answer.sentences:
-        rejected = {"answer": answer.text, "short_answer": answer.short_answer}
-    extra = {**answer.extra, "message": NO_ANSWER, "reason": reason}
-    if threshold is not None:
-        extra["threshold"] = threshold
-    if rejected:
-        extra["rejected"] = rejected
-    return replace(answer, sentences=(), short_answer=None, abstained=True, extra=extra)
-
-
-def apply_abstention(answer: Answer, threshold: float) -> Answer:
-    """Abstains when the answer's score is below the threshold; records the threshold either way."""
-    if answer.abstained:
-        return abstain(answer, threshold, answer.extra.get("reason", "the answerer abstained"))
-    if answer.score < threshold:
-        return abstain(answer, threshold)
-    return replace(answer, extra={**answer.extra, "threshold": threshold})
-
-
-# ---------------------------------------------------------------------------
-# Top level
-
-
-def retrieve(question: str, retriever: Retriever, k: int) -> list[Passage]:
-    """The k passages for a question; a question that asks two things gets passages for each part.
-
-    "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?" needs
-    one article for the law and another for Turkey: the passages of the whole question and of each
-    clause are interleaved (overlapping spans dropped) and renumbered 1..k.
-    """
-    clauses = analyse_question(question).clauses
-    if not clauses:
-        return retriever.search(question, k=k)
-    lists = [retriever.search(text, k=k) for text in (question, *clauses)]
-    merged: list[Passage] = []
-    for position in range(k):
-        for ranked in lists:
-            if position >= len(ranked) or len(merged) == k:
-                continue
-            p = ranked[position]
-            if any(m.doc_id == p.doc_id and m.start < p.end and p.start < m.end for m in merged):
-                continue
-            merged.append(replace(p, rank=len(merged) + 1))
-    return merged
-
-
-@lru_cache(maxsize=4)
-def _default_answerer(embedder: Embedder) -> ExtractiveAnswerer:
-    return ExtractiveAnswerer(embedder)
-
-
-def default_answerer(retriever: Retriever) -> ExtractiveAnswerer:
-    """The shared extractive answerer for a retriever's embedder (its caches live as long as the process)."""
-    return _default_answerer(retriever.embedder)
-
-
-def ask(question: str, retriever: Retriever, answerer: Answerer | None = None, k: int = 5,
-        threshold: float | None = None) -> Answer:
-    """Cleans the question, retrieves k passages, answers, and abstains when the answer is not supported.
-
-    Raises RagError for an empty or over-long question.
-    """
-    question = clean_question(question)
-    answerer = answerer or default_answerer(retriever)
-    passages = retrieve(question, retriever, k)
-    if threshold is None:
-        threshold = load_threshold(answerer.name)
-    if not passages:
-        empty = Answer(question, (), (), abstained=True, answerer=answerer.name)
-        return abstain(empty, threshold, "no passage matches the question")
-    answer = answerer.answer(question, passages, retriever.index)
-    check_time_budget()  # an answer finished after the budget ran out is not shown either
-    return apply_abstention(answer, threshold)

@@ -1,30 +1,43 @@
-"""Choosing an answerer by name (`--answerer`): the extractive default, or others as they are added."""
+"""Choosing an answerer by name (``--answerer``): the extractive default, or the LLM.
+
+A new answerer is one module with a class that has ``name`` and ``answer(question, passages, index)``
+(see ``rag.answer.pipeline.Answerer``), one line in ``ANSWERERS`` and one branch in ``answerer_for``.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.llm.answerer import LLMAnswerer
+from rag.answer.llm.config import LLMConfig
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.answer.extractive import Answerer
-    from rag.answer.llm.client import LLMConfig
+    from rag.search.embedding import Embedder
     from rag.search.retrieval import Retriever
 
 ANSWERERS = ("extractive", "llm")
 
 
-def answerer_for(name: str, retriever: Retriever, llm: LLMConfig | None = None) -> Answerer:
+@lru_cache(maxsize=4)
+def _extractive(embedder: Embedder) -> ExtractiveAnswerer:
+    return ExtractiveAnswerer(embedder)
+
+
+def default_answerer(retriever: Retriever) -> ExtractiveAnswerer:
+    """The shared extractive answerer for a retriever's embedder (its caches live as long as the process)."""
+    return _extractive(retriever.embedder)
+
+
+def answerer_for(name: str, retriever: Retriever, llm: LLMConfig | None = None) -> ExtractiveAnswerer | LLMAnswerer:
     """The answerer called ``name``; RagError naming the choices when there is none.
 
     ``llm`` configures the "llm" answerer (default: ``LLMConfig.from_env()``).
     """
     if name == "extractive":
-        from rag.answer.extractive import default_answerer
-
         return default_answerer(retriever)
     if name == "llm":
-        from rag.answer.llm.answerer import llm_answerer
-
-        return llm_answerer(retriever, llm)
+        return LLMAnswerer(llm or LLMConfig.from_env(), retriever.embedder)
     raise RagError(f"unknown answerer '{name}': choose one of {', '.join(ANSWERERS)}")

@@ -12,12 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import TYPE_CHECKING
+from typing import Any
 
-from rag.records import Answer, Citation, Document, Passage
-
-if TYPE_CHECKING:
-    from rag.check.checker import CheckReport, Evidence, SentenceVerdict
+from rag.records import Answer, CheckReport, Citation, Document, Evidence, Passage, RemovedSentence, SentenceVerdict
 
 CONTEXT_CHARS = 200  # article text shown around a check's evidence span
 VERDICT_LABELS = {
@@ -26,62 +23,6 @@ VERDICT_LABELS = {
     "unsupported": "unsupported",
     "uncited": "no citation",
 }
-
-# Styles live with the markup they style; the app passes them to Gradio once.
-CSS = """
-.rag-answer { font-size: 1.05rem; line-height: 1.6; }
-.rag-short { margin: 0 0 .6rem; padding: .4rem .7rem; border-left: 4px solid #2563eb; background: #eff6ff; color: #111; }
-.rag-short strong, .rag-answer strong { color: #1d4ed8; }
-.rag-abstain { margin: 0 0 .6rem; padding: .6rem .8rem; border: 2px dashed #b45309; background: #fffbeb; color: #78350f; font-weight: 600; }
-.rag-meta { color: #6b7280; font-size: .85rem; margin: .3rem 0 .8rem; }
-a.rag-cite { text-decoration: none; font-weight: 600; color: #1d4ed8; cursor: pointer; padding: 0 1px; }
-.rag-card { border: 1px solid #d1d5db; border-radius: 6px; padding: .5rem .7rem; margin: .5rem 0; color: inherit; }
-.rag-card.rag-active { border-color: #2563eb; box-shadow: 0 0 0 2px #93c5fd; }
-.rag-card h4 { margin: 0 0 .3rem; font-size: .95rem; }
-.rag-text { white-space: pre-wrap; line-height: 1.5; }
-.rag-card mark, .rag-article mark, .rag-verdict mark { background: #fde047; color: #111; padding: 0 1px; }
-.rag-article { margin-top: .4rem; }
-.rag-article .rag-text { max-height: 22rem; overflow-y: auto; border-top: 1px solid #e5e7eb; padding-top: .4rem; }
-.rag-score { color: #6b7280; font-size: .85rem; font-weight: normal; }
-.rag-verdict { border-left: 6px solid #9ca3af; padding: .4rem .7rem; margin: .5rem 0; background: #f9fafb; color: #111; }
-.rag-verdict.supported { border-color: #16a34a; background: #f0fdf4; }
-.rag-verdict.partially_supported { border-color: #d97706; background: #fffbeb; }
-.rag-verdict.unsupported { border-color: #dc2626; background: #fef2f2; }
-.rag-badge { display: inline-block; font-size: .8rem; font-weight: 700; padding: 0 .4rem; border-radius: 4px; color: #fff; background: #6b7280; }
-.supported .rag-badge { background: #16a34a; }
-.partially_supported .rag-badge { background: #d97706; }
-.unsupported .rag-badge { background: #dc2626; }
-.rag-error { color: #b91c1c; font-weight: 600; }
-.rag-removed del, .rag-sentences del { color: #b91c1c; }
-.rag-ok { color: #15803d; font-weight: 600; }
-"""
-
-# Runs once per HTML component (Gradio's js_on_load, with `element` bound to it). Event delegation keeps
-# it working when the component's content is replaced. Without JavaScript the [n] links still jump to
-# their cards and <details> still opens.
-CITATION_JS = """
-element.addEventListener('click', (event) => {
-  const link = event.target.closest('a.rag-cite');
-  if (link) {
-    event.preventDefault();
-    const card = element.querySelector('#' + CSS.escape(link.dataset.card));
-    if (!card) return;
-    element.querySelectorAll('.rag-card.rag-active').forEach((c) => c.classList.remove('rag-active'));
-    card.classList.add('rag-active');
-    card.scrollIntoView({block: 'center'});
-    return;
-  }
-  const summary = event.target.closest('details.rag-article > summary');
-  if (summary) {
-    const details = summary.parentElement;
-    setTimeout(() => {
-      const mark = details.querySelector('mark');
-      if (details.open && mark) mark.scrollIntoView({block: 'center'});
-    }, 0);
-  }
-});
-"""
-
 
 # ---------------------------------------------------------------------------
 # Highlighting
@@ -176,31 +117,34 @@ def passage_list(passages: Sequence[Passage], documents: Mapping[str, Document],
     return "".join(items) or "<p>No passage matches the question.</p>"
 
 
-def _removed(answer: Answer) -> str:
-    """Sentences a verifying answerer (the LLM) dropped as unsupported, struck out."""
-    removed = [r for r in answer.extra.get("removed") or [] if isinstance(r, dict) and r.get("text")]
+def removed_html(removed: Sequence[RemovedSentence]) -> str:
+    """The "Removed" panel: the sentences a verifying answerer (the LLM) dropped as unsupported, struck out,
+    with the checker's verdict and reasons."""
     if not removed:
         return ""
     items = "".join(
-        f"<li><del>{escape(str(r['text']))}</del> "
-        f'<span class="rag-score">{escape("; ".join(map(str, r.get("reasons") or [])))}</span></li>'
+        f"<li><del>{escape(r.text)}</del> "
+        f'<span class="rag-score">{escape(r.verdict)}{": " + escape("; ".join(r.reasons)) if r.reasons else ""}</span></li>'
         for r in removed
     )
-    return f'<div class="rag-removed"><h3>Removed: not supported by the passages</h3><ul>{items}</ul></div>'
-
-
-def streaming_html(events: Sequence[Mapping]) -> str:
-    """The answer while a streaming answerer verifies it: kept sentences with their [n], removed ones struck out."""
-    parts = []
-    for event in events:
-        if event.get("kept") and event.get("sentence") is not None:
-            labels = "".join(f"[{c.passage_rank}]" for c in event["sentence"].citations)
-            parts.append(f'{escape(event["text"])}<span class="rag-cite">{labels}</span>')
-        elif event.get("removed"):
-            parts.append(f"<del>{escape(event['removed']['text'])}</del>")
     return (
-        f'<div class="rag-answer"><p class="rag-sentences">{" ".join(parts)}</p>'
-        '<div class="rag-meta">verifying the answer sentence by sentence…</div></div>'
+        f'<details class="rag-removed" open><summary>Removed: {len(removed)} sentence(s) not supported by the '
+        f"passages they cite</summary><ul>{items}</ul></details>"
+    )
+
+
+def streaming_html(events: Sequence[Mapping[str, Any]]) -> str:
+    """The answer while a streaming answerer writes it: the sentences verified so far with their [n], and
+    those removed so far."""
+    kept = [e["sentence"] for e in events if e.get("kept") and e.get("sentence") is not None]
+    removed = [e["removed"] for e in events if e.get("removed") is not None]
+    sentences = " ".join(
+        f'{escape(s.text)}<span class="rag-cite">{"".join(f"[{c.passage_rank}]" for c in s.citations)}</span>'
+        for s in kept
+    )
+    return (
+        f'<div class="rag-answer"><p class="rag-sentences">{sentences}</p><div class="rag-meta">the model is '
+        f"writing; each sentence appears once the citation checker supports it…</div>{removed_html(removed)}</div>"
     )
 
 
@@ -212,9 +156,9 @@ def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: floa
         f"{len(answer.passages)} passages</div>"
     )
     if answer.abstained:
-        message = str(answer.extra.get("message") or "The corpus does not answer this question.")
+        message = answer.message
         return (
-            f'<div class="rag-answer"><div class="rag-abstain">{escape(message)}</div>{meta}{_removed(answer)}'
+            f'<div class="rag-answer"><div class="rag-abstain">{escape(message)}</div>{meta}{removed_html(answer.removed)}'
             f"<h3>Closest passages</h3>{passage_list(answer.passages, documents)}</div>"
         )
     citations = answer.citations
@@ -239,7 +183,7 @@ def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: floa
         citation_card(n, c, by_rank.get(c.passage_rank or -1), documents) for n, c in enumerate(citations, start=1)
     )
     return (
-        f'<div class="rag-answer">{short}<p class="rag-sentences">{" ".join(sentences)}</p>{meta}{_removed(answer)}'
+        f'<div class="rag-answer">{short}<p class="rag-sentences">{" ".join(sentences)}</p>{meta}{removed_html(answer.removed)}'
         f"<h3>Citations</h3>{cards}"
         f"<h3>Retrieved passages</h3>{passage_list(answer.passages, documents, citations)}</div>"
     )

@@ -11,31 +11,14 @@ qualifiers ("more than 50") are read as their numbers, and relative dates
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-# ---------------------------------------------------------------------------
-# Text normalisation shared by every comparison
-
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "‛": "'", "′": "'", "“": '"', "”": '"', "„": '"', "″": '"',
-                         "–": "-", "—": "-", "‑": "-", "−": "-"})
-
-
-def fold(text: str) -> str:
-    """Lower-cased text with curly quotes and dashes made plain and accents removed."""
-    text = unicodedata.normalize("NFKD", text.translate(_QUOTES))
-    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-
-
-def words(text: str) -> list[str]:
-    """Folded word tokens; dots inside acronyms are dropped ("U.S." -> "us")."""
-    text = re.sub(r"\b((?:[a-z]\.){2,})", lambda m: m.group(1).replace(".", ""), fold(text))
-    return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text)
-
+from rag.text import NAME_STOP, fold, initials, shares_demonym_prefix, words
 
 # ---------------------------------------------------------------------------
 # Quantities
 
+# fmt: off
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
@@ -54,7 +37,7 @@ MONTHS = {m: i for i, names in enumerate(
     [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
      ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"),
      ("november", "nov"), ("december", "dec")], start=1) for m in names}
-
+# fmt: on
 _NUM_WORD = "|".join(sorted(_UNITS, key=len, reverse=True))
 _NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|(?:{_NUM_WORD})(?:[- ](?:{_NUM_WORD}))?)"
 _SCALE = r"(?:hundred|thousand|million|billion|trillion|bn|mn|mln|bln|tn|k|m|b)"
@@ -66,8 +49,16 @@ _PATTERNS = [
     ("money", re.compile(rf"(?P<sign>{_SIGN})\s?(?P<num>{_NUM})(?:\s?(?P<scale>{_SCALE})\b)?")),
     ("money", re.compile(rf"\b(?P<num>{_NUM})(?:\s?(?P<scale>{_SCALE}))?\s(?P<cur>{_CUR_WORD})\b")),
     ("percent", re.compile(rf"\b(?P<num>{_NUM})\s?(?:%|percent\b|per cent\b|pct\b|percentage points?\b)")),
-    ("date", re.compile(rf"\b(?P<month>{_MONTH})\.?\s(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s(?P<year>\d{{4}})\b)?")),
-    ("date", re.compile(rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?(?P<month>{_MONTH})\b(?:,?\s(?P<year>\d{{4}})\b)?")),
+    (
+        "date",
+        re.compile(rf"\b(?P<month>{_MONTH})\.?\s(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s(?P<year>\d{{4}})\b)?"),
+    ),
+    (
+        "date",
+        re.compile(
+            rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?(?P<month>{_MONTH})\b(?:,?\s(?P<year>\d{{4}})\b)?"
+        ),
+    ),
     ("month", re.compile(rf"\b(?P<month>{_MONTH})\b(?:,?\s(?:of\s)?(?P<year>\d{{4}})\b)?")),
     ("number", re.compile(rf"(?<![\w.,-])(?P<num>{_NUM})(?:\s?(?P<scale>{_SCALE})\b)?(?![\w%])")),
 ]
@@ -96,7 +87,11 @@ class Quantity:
         """Whether ``other`` states the same quantity (a plain number matches any kind of equal value)."""
         if self.kind == "number" or other.kind == "number":
             kinds_fit = self.kind in {"number", "money", "percent", "year"} and other.kind in {
-                "number", "money", "percent", "year"}
+                "number",
+                "money",
+                "percent",
+                "year",
+            }
         elif self.kind == "month":
             kinds_fit = other.kind in {"month", "date"}
         else:
@@ -108,9 +103,6 @@ class Quantity:
         if self.unit and other.unit and self.unit != other.unit:
             return False
         return abs(self.value - other.value) <= max(self.tolerance, 1e-9 * abs(self.value))
-
-    def describe(self) -> str:
-        return self.text
 
 
 def parse_number(text: str) -> tuple[float, float] | None:
@@ -160,7 +152,12 @@ def extract_quantities(text: str) -> list[Quantity]:
             raw = text[start:end]
             if kind in {"date", "month"}:
                 month_word = groups["month"]
-                if kind == "month" and month_word in _AMBIGUOUS_MONTHS and not groups.get("year") and not raw[:1].isupper():
+                if (
+                    kind == "month"
+                    and month_word in _AMBIGUOUS_MONTHS
+                    and not groups.get("year")
+                    and not raw[:1].isupper()
+                ):
                     continue
                 if kind == "month" and not raw[:1].isupper():
                     continue
@@ -189,7 +186,9 @@ def extract_quantities(text: str) -> list[Quantity]:
             value, tolerance = _with_scale(parsed[0], groups["num"], scale)
             unit = ""
             if kind == "money":
-                unit = _CURRENCY_SIGNS.get(groups.get("sign") or "", "") or _CURRENCY_WORDS.get(groups.get("cur") or "", "")
+                unit = _CURRENCY_SIGNS.get(groups.get("sign") or "", "") or _CURRENCY_WORDS.get(
+                    groups.get("cur") or "", ""
+                )
             if kind == "number" and not scale and _is_year(value, groups["num"]):
                 kind_here = "year"
             else:
@@ -229,6 +228,7 @@ def check_quantities(claim: list[Quantity], evidence: list[Quantity]) -> Quantit
 
 NAME_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT", "LAW", "PRODUCT", "WORK_OF_ART", "LANGUAGE"}
 # A tiny table of common aliases; general, not tied to any article.
+# fmt: off
 _ALIASES = [
     {"us", "usa", "united states", "united states of america", "america", "american", "americans"},
     {"uk", "united kingdom", "britain", "great britain", "british"},
@@ -244,12 +244,8 @@ _ALIASES = [
     {"sweden", "swedish"}, {"denmark", "danish"}, {"finland", "finnish"}, {"poland", "polish"},
     {"norway", "norwegian"}, {"peru", "peruvian"}, {"thailand", "thai"}, {"vietnam", "vietnamese"},
 ]
+# fmt: on
 _ALIAS_OF = {name: group for group in _ALIASES for name in group}
-_NAME_STOP = {"the", "of", "and", "for", "a", "an", "in", "on", "at", "to", "'s", "s"}
-
-
-def _initials(tokens: list[str]) -> str:
-    return "".join(t[0] for t in tokens if t not in _NAME_STOP)
 
 
 def _contains(haystack: str, needle: str) -> bool:
@@ -269,18 +265,8 @@ class NameIndex:
         tokens = words(text)
         acronyms = set()
         for run in re.findall(r"(?:[A-Z][\w'’-]*(?:\s+(?:of|and|for|the)\s+|\s+)?){2,}", text):
-            acronyms.add(_initials(words(run)))
+            acronyms.add(initials(words(run)))
         return cls(" " + " ".join(tokens) + " ", frozenset(tokens), frozenset(acronyms))
-
-
-def _prefix_match(name: str, vocabulary: frozenset[str]) -> bool:
-    """A demonym and its place share a long prefix: Russian/Russia, Turkish/Turkey, Chinese/China."""
-    for word in vocabulary:
-        shorter = min(len(word), len(name))
-        need = max(4, shorter - 3)
-        if shorter >= 4 and word[:need] == name[:need] and abs(len(word) - len(name)) <= 4:
-            return True
-    return False
 
 
 def name_found(name: str, label: str, evidence: NameIndex) -> bool:
@@ -301,10 +287,10 @@ def name_found(name: str, label: str, evidence: NameIndex) -> bool:
         token = tokens[0]
         if token.isalpha() and 2 <= len(token) <= 6 and name.replace(".", "").isupper() and token in evidence.acronyms:
             return True
-        return label in {"NORP", "GPE", "LANGUAGE"} and _prefix_match(token, evidence.vocabulary)
-    if len(tokens) >= 2 and _initials(tokens) in evidence.vocabulary:
+        return label in {"NORP", "GPE", "LANGUAGE"} and shares_demonym_prefix(token, evidence.vocabulary)
+    if len(tokens) >= 2 and initials(tokens) in evidence.vocabulary:
         return True
-    significant = [t for t in tokens if t not in _NAME_STOP]
+    significant = [t for t in tokens if t not in NAME_STOP]
     return bool(significant) and all(t in evidence.vocabulary for t in significant)
 
 

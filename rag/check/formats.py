@@ -16,16 +16,16 @@ from __future__ import annotations
 import json
 import re
 import sys
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.budget import check_time_budget
-from rag.check.checker import CitedSentence
 from rag.errors import RagError
-from rag.records import Evidence
+from rag.ingest.sentences import sentence_spans
+from rag.records import CitedSentence, Evidence
+from rag.text import clip, locate_quote
 
 if TYPE_CHECKING:
     from rag.search.store import Index
@@ -33,64 +33,11 @@ if TYPE_CHECKING:
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(r"^\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)")
 _ENTRY = re.compile(r"^\s*(?:[-*]\s*)?(?:\[(\d+)\]|(\d+)[.):]|\((\d+)\))\s*(.+?)\s*$")
-_HEADING = re.compile(r"^\s*(?:#+\s*)?\**\s*(?:sources?|references?|citations?|notes|bibliography)\s*\**\s*:?\s*$", re.I)
+_HEADING = re.compile(
+    r"^\s*(?:#+\s*)?\**\s*(?:sources?|references?|citations?|notes|bibliography)\s*\**\s*:?\s*$", re.I
+)
 _SPAN = re.compile(r"^\[?\s*(\d+)\s*(?::|-|–|\.\.)\s*(\d+)\s*\]?$")
 _QUOTE_CHARS = {'"': '"', "“": "”", "”": "”", "'": "'", "‘": "’", "«": "»", "„": "“"}
-_FOLD_QUOTES = str.maketrans({"‘": "'", "’": "'", "‛": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
-
-
-# ---------------------------------------------------------------------------
-# Locating quotes
-
-
-def _normalised_with_map(text: str) -> tuple[str, list[int], list[int]]:
-    """Text in NFC form with straight quotes and single spaces, plus where each character comes from in
-    ``text`` (start and end: a letter and its combining accents in NFD text make one NFC character)."""
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    i = 0
-    while i < len(text):
-        j = i + 1
-        while j < len(text) and unicodedata.combining(text[j]):
-            j += 1
-        if text[i].isspace():
-            if out and out[-1] != " ":
-                out.append(" ")
-                starts.append(i)
-                ends.append(i + 1)
-            i += 1
-            continue
-        for ch in unicodedata.normalize("NFC", text[i:j]).translate(_FOLD_QUOTES):
-            out.append(ch)
-            starts.append(i)
-            ends.append(j)
-        i = j
-    while out and out[-1] == " ":
-        out.pop()
-        starts.pop()
-        ends.pop()
-    return "".join(out), starts, ends
-
-
-def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
-    """(start, end) of ``quote`` in ``text``: exact match first, then ignoring whitespace, quote style and
-    Unicode form (a quote in decomposed NFD form is found in NFC text, and the other way round).
-
-    Example: locate_quote("He said “yes”\\nthen", '"yes" then') -> (8, 18)
-    """
-    quote = quote.strip()
-    if not quote:
-        return None
-    position = text.find(quote)
-    if position >= 0:
-        return position, position + len(quote)
-    norm_text, starts, ends = _normalised_with_map(text)
-    norm_quote, _, _ = _normalised_with_map(quote)
-    position = norm_text.find(norm_quote)
-    if position < 0:
-        return None
-    return starts[position], ends[position + len(norm_quote) - 1]
 
 
 @dataclass(frozen=True)
@@ -112,7 +59,9 @@ def resolve(ref: SourceRef, index: Index) -> Evidence | str:
         text = documents[ref.doc_id].text
         start, end = ref.span
         if not 0 <= start < end <= len(text):
-            return f"source [{ref.label}] span {start}:{end} is outside document '{ref.doc_id}' ({len(text)} characters)"
+            return (
+                f"source [{ref.label}] span {start}:{end} is outside document '{ref.doc_id}' ({len(text)} characters)"
+            )
         return Evidence(ref.doc_id, start, end, text[start:end])
     if not ref.quote.strip():
         return f"source [{ref.label}] gives neither a quote nor a span"
@@ -124,12 +73,7 @@ def resolve(ref: SourceRef, index: Index) -> Evidence | str:
         if found:
             return Evidence(doc_id, found[0], found[1], text[found[0] : found[1]])
     where = f"document '{ref.doc_id}'" if ref.doc_id else "the corpus"
-    return f"source [{ref.label}] quote not found in {where}: \"{_short(ref.quote)}\""
-
-
-def _short(text: str, n: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return f'source [{ref.label}] quote not found in {where}: "{clip(ref.quote, 60)}"'
 
 
 # ---------------------------------------------------------------------------
@@ -145,8 +89,6 @@ def split_marked(text: str) -> list[tuple[str, tuple[int, ...]]]:
 
     A marker that opens a sentence belongs to the sentence before it ("... 2019. [1] Then ...").
     """
-    from rag.ingest.sentences import sentence_spans
-
     result: list[tuple[str, tuple[int, ...]]] = []
     for start, end in sentence_spans(text):
         piece = text[start:end]
@@ -199,20 +141,29 @@ def sentences_from_record(answer: dict[str, Any], index: Index) -> list[CitedSen
     for number, sentence in enumerate(sentences, start=1):
         if not isinstance(sentence, dict) or not isinstance(sentence.get("text"), str):
             raise RagError(f"sentence {number} of the answer JSON has no 'text': give the output of `rag ask --json`")
-        cited, labels, problems = [], [], []
+        cited: list[Evidence] = []
+        labels: list[int] = []
+        problems: list[str] = []
         for position, citation in enumerate(sentence.get("citations") or [], start=1):
             if not isinstance(citation, dict):
-                raise RagError(f"citation {position} of sentence {number} is not an object with doc_id, start, end, text")
+                raise RagError(
+                    f"citation {position} of sentence {number} is not an object with doc_id, start, end, text"
+                )
             label = citation.get("passage_rank") or position
             if isinstance(label, bool) or not isinstance(label, int):
-                raise RagError(f"citation {position} of sentence {number} has passage_rank {label!r}: it must be "
-                               "the whole number of a passage (1, 2, …) or null")
+                raise RagError(
+                    f"citation {position} of sentence {number} has passage_rank {label!r}: it must be "
+                    "the whole number of a passage (1, 2, …) or null"
+                )
             labels.append(label)
             if n_passages and not 1 <= label <= n_passages:
                 problems.append(f"citation [{label}] is out of range: there are {n_passages} passages")
                 continue
             target = _record_citation(citation, label, index)
-            (problems if isinstance(target, str) else cited).append(target)
+            if isinstance(target, str):
+                problems.append(target)
+            else:
+                cited.append(target)
         items.append(CitedSentence(sentence["text"], tuple(cited), tuple(labels), tuple(problems)))
     if not items:
         raise RagError("the answer JSON has no sentences to check")
@@ -235,13 +186,13 @@ def sentences_from_quotes(answer: dict[str, Any], index: Index) -> list[CitedSen
     """Format (c): ``{"answer": str, "citations": [{"doc_id": str, "quote": str}]}``."""
     text, citations = answer.get("answer"), answer.get("citations", [])
     if not isinstance(text, str) or not text.strip():
-        raise RagError("the JSON has no 'answer' text: give {\"answer\": str, \"citations\": [{\"doc_id\", \"quote\"}]}")
+        raise RagError('the JSON has no \'answer\' text: give {"answer": str, "citations": [{"doc_id", "quote"}]}')
     if not isinstance(citations, list):
-        raise RagError("'citations' must be a list of {\"doc_id\": str, \"quote\": str}")
+        raise RagError('\'citations\' must be a list of {"doc_id": str, "quote": str}')
     sources: dict[int, Evidence | str] = {}
     for label, citation in enumerate(citations, start=1):
         if not isinstance(citation, dict) or not isinstance(citation.get("quote"), str):
-            raise RagError(f"citation {label} has no 'quote': each citation is {{\"doc_id\": str, \"quote\": str}}")
+            raise RagError(f'citation {label} has no \'quote\': each citation is {{"doc_id": str, "quote": str}}')
         sources[label] = resolve(SourceRef(label, str(citation.get("doc_id") or ""), citation["quote"]), index)
     sentences = split_marked(text)
     if not sentences:
@@ -304,12 +255,14 @@ def parse_check_input(raw: str, index: Index) -> list[CitedSentence]:
         except json.JSONDecodeError as exc:
             raise RagError(f"the input looks like JSON but does not parse ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(data, dict):
-            raise RagError("the JSON must be an object: our answer JSON or {\"answer\": str, \"citations\": [...]}")
+            raise RagError('the JSON must be an object: our answer JSON or {"answer": str, "citations": [...]}')
         if "sentences" in data:
             return sentences_from_record(data, index)
         if "answer" in data:
             return sentences_from_quotes(data, index)
-        raise RagError("the JSON has neither 'sentences' nor 'answer': give our answer JSON or {\"answer\", \"citations\"}")
+        raise RagError(
+            "the JSON has neither 'sentences' nor 'answer': give our answer JSON or {\"answer\", \"citations\"}"
+        )
     return sentences_from_text(raw, index)
 
 

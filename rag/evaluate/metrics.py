@@ -1,4 +1,4 @@
-"""Batch evaluation against gold questions: reading gold sets, per-question scores, aggregate metrics.
+"""Scores of an evaluation: per-question metrics and their aggregate (metrics.json).
 
 Metric definitions (documented in eval/README.md):
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 import math
 import re
 import string
@@ -28,91 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import RagError
-
-SPLITS = ("dev", "test")
 CORRECT_F1 = 0.5  # a non-abstained answer counts as correct at this token F1 or with the gold answer cited
-
-
-# ---------------------------------------------------------------------------
-# Gold sets
-
-
-@dataclass(frozen=True)
-class GoldEvidence:
-    doc_id: str
-    quote: str
-
-
-@dataclass(frozen=True)
-class GoldQuestion:
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    evidence: tuple[GoldEvidence, ...]
-    answerable: bool
-    split: str | None = None
-
-
-def _gold_error(path: Path, number: int, problem: str) -> RagError:
-    return RagError(f"{path} line {number}: {problem}; each line must be "
-                    '{"id", "question", "answers": [...], "evidence": [{"doc_id", "quote"}], "answerable"}')
-
-
-def _parse_gold_line(path: Path, number: int, line: str) -> GoldQuestion:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise _gold_error(path, number, f"not valid JSON ({exc.msg})") from None
-    if not isinstance(record, dict):
-        raise _gold_error(path, number, "not a JSON object")
-    for key, kind in (("id", str), ("question", str), ("answers", list), ("evidence", list), ("answerable", bool)):
-        if key not in record:
-            raise _gold_error(path, number, f"missing '{key}'")
-        if not isinstance(record[key], kind):
-            raise _gold_error(path, number, f"'{key}' must be a {kind.__name__}")
-    if not record["question"].strip():
-        raise _gold_error(path, number, "empty question")
-    if not all(isinstance(a, str) and a.strip() for a in record["answers"]):
-        raise _gold_error(path, number, "'answers' must hold non-empty strings")
-    evidence = []
-    for item in record["evidence"]:
-        if not (isinstance(item, dict) and isinstance(item.get("doc_id"), str) and isinstance(item.get("quote"), str)):
-            raise _gold_error(path, number, "each evidence item needs a 'doc_id' and a 'quote' string")
-        evidence.append(GoldEvidence(item["doc_id"], item["quote"]))
-    if record["answerable"] and not record["answers"]:
-        raise _gold_error(path, number, "an answerable question needs at least one answer")
-    if not record["answerable"] and (record["answers"] or evidence):
-        raise _gold_error(path, number, "an unanswerable question has empty 'answers' and 'evidence'")
-    split = record.get("split")
-    if split is not None and split not in SPLITS:
-        raise _gold_error(path, number, f"'split' must be one of {', '.join(SPLITS)}")
-    return GoldQuestion(record["id"], record["question"], tuple(record["answers"]), tuple(evidence), record["answerable"], split)
-
-
-def load_gold(path: str | Path, split: str | None = None) -> list[GoldQuestion]:
-    """Reads and validates a gold file; raises RagError naming the first bad line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RagError(f"cannot read the gold file {path}: {exc}") from None
-    questions, seen = [], set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        question = _parse_gold_line(path, number, line)
-        if question.id in seen:
-            raise _gold_error(path, number, f"duplicate id '{question.id}'")
-        seen.add(question.id)
-        questions.append(question)
-    if not questions:
-        raise RagError(f"the gold file {path} holds no questions")
-    if split and split != "all":
-        questions = [q for q in questions if q.split == split]
-        if not questions:
-            raise RagError(f"the gold file {path} has no questions with split '{split}'")
-    return questions
 
 
 # ---------------------------------------------------------------------------
@@ -160,13 +75,6 @@ def answer_in_text(golds: Sequence[str], text: str) -> float:
 
 # ---------------------------------------------------------------------------
 # Retrieval metrics
-
-
-def locate_gold_quote(document_text: str, quote: str) -> tuple[int, int] | None:
-    """The span of a gold quote in the normalised document text, matched ignoring whitespace."""
-    from rag.check.formats import locate_quote
-
-    return locate_quote(document_text, quote)
 
 
 def evidence_ranks(
@@ -219,13 +127,25 @@ def percentile(values: Sequence[float], q: float) -> float:
 def bootstrap_interval(
     values: Sequence[float], statistic: Callable[[np.ndarray], float] = np.mean, rounds: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of a statistic over per-question values."""
+    """95% percentile-bootstrap interval of a statistic over per-question values (``scipy.stats.bootstrap``)."""
+    from scipy.stats import bootstrap
+
     data = np.asarray(values, dtype=float)
     if len(data) == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    samples = [statistic(data[rng.integers(0, len(data), len(data))]) for _ in range(rounds)]
-    return float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))
+    if len(data) == 1 or np.all(data == data[0]):  # every resample is the same: no spread to estimate
+        value = float(statistic(data))
+        return value, value
+    result = bootstrap(
+        (data,),
+        statistic,
+        n_resamples=rounds,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+        vectorized=False,
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def status_of(scores: dict[str, Any], answerable: bool, abstained: bool) -> str:
@@ -264,7 +184,9 @@ class Aggregate:
         abstention = abstention_scores([r["abstained"] for r in self.rows], [r["answerable"] for r in self.rows])
         answered_rows = [r for r in self.rows if answered(r)]
         abstention["answered_accuracy"] = (
-            mean([float(r["answerable"] and bool(r.get("correct"))) for r in answered_rows]) if answered_rows else float("nan")
+            mean([float(r["answerable"] and bool(r.get("correct"))) for r in answered_rows])
+            if answered_rows
+            else float("nan")
         )
         abstention["abstained"] = sum(1 for r in self.rows if r["abstained"])
         citations = {

@@ -1,14 +1,13 @@
-"""The human side of an evaluation run: report.md with plots, the terminal summary, run comparisons."""
+"""The human side of an evaluation run: report.md with plots, and the summary printed at the end."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from rag.evaluate.run import QuestionResult
+from rag.evaluate.gold import QuestionResult
 
 STATUS_ORDER = {"wrong": 0, "answered_unanswerable": 1, "missed": 2, "correct": 3}
 STATUS_TEXT = {
@@ -34,13 +33,23 @@ def _interval(metrics: dict[str, Any], name: str) -> str:
 
 def headline_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """(name, value) pairs of the figures a reader looks at first."""
-    r, a, ab, c, lat = metrics["retrieval"], metrics["answers"], metrics["abstention"], metrics["citations"], metrics["latency"]
+    r, a, ab, c, lat = (
+        metrics["retrieval"],
+        metrics["answers"],
+        metrics["abstention"],
+        metrics["citations"],
+        metrics["latency"],
+    )
     return [
         ("questions (answerable)", f"{metrics['questions']} ({metrics['answerable']})"),
         ("accuracy (correct answer or correct abstention)", _pct(metrics["accuracy"]) + _interval(metrics, "accuracy")),
         ("evidence recall@1 / @3 / @5 / @10", " / ".join(_pct(r[f"recall@{k}"]) for k in (1, 3, 5, 10))),
         ("evidence recall@5, 95% CI", _pct(r["recall@5"]) + _interval(metrics, "recall@5")),
-        ("MRR", _num(r["mrr"]) + (" [{}, {}]".format(*metrics["intervals_95"]["mrr"]) if metrics["intervals_95"].get("mrr") else "")),
+        (
+            "MRR",
+            _num(r["mrr"])
+            + (" [{}, {}]".format(*metrics["intervals_95"]["mrr"]) if metrics["intervals_95"].get("mrr") else ""),
+        ),
         ("exact match", _pct(a["exact_match"]) + _interval(metrics, "exact_match")),
         ("token F1", _pct(a["token_f1"]) + _interval(metrics, "token_f1")),
         ("gold answer inside the cited text", _pct(a["answer_in_citation"])),
@@ -80,7 +89,7 @@ def _plots(out: Path, results: list[QuestionResult]) -> list[tuple[str, str]]:
     correct = np.array([r.row["scores"]["status"] == "correct" for r in results])
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    bins = np.linspace(min(0.0, confidence.min(initial=0)), max(1.0, confidence.max(initial=1)), 21)
+    bins = np.linspace(min(0.0, confidence.min(initial=0)), max(1.0, confidence.max(initial=1)), 21).tolist()
     ax.hist(confidence[answerable], bins=bins, alpha=0.6, label="answerable")
     ax.hist(confidence[~answerable], bins=bins, alpha=0.6, label="unanswerable")
     thresholds = sorted({r.row["scores"].get("threshold") for r in results} - {None})
@@ -149,14 +158,22 @@ def write_report(out: Path, results: list[QuestionResult], metrics: dict[str, An
     for name, caption in plots:
         lines += [f"![{caption}]({name})", ""]
 
-    ordered = sorted(results, key=lambda r: (STATUS_ORDER.get(r.row["scores"]["status"], 9), -(r.row["scores"].get("confidence") or 0)))
+    ordered = sorted(
+        results,
+        key=lambda r: (STATUS_ORDER.get(r.row["scores"]["status"], 9), -(r.row["scores"].get("confidence") or 0)),
+    )
     failures = [r for r in ordered if r.row["scores"]["status"] != "correct"]
     lines += [f"## Failures ({len(failures)} of {len(results)}), worst first", ""]
     if not failures:
         lines += ["None.", ""]
     for result in failures:
         lines += _question_block(result)
-    lines += ["## All questions", "", "| id | status | confidence | short answer | F1 | recall@5 | latency |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "## All questions",
+        "",
+        "| id | status | confidence | short answer | F1 | recall@5 | latency |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for result in results:
         s = result.row["scores"]
         lines.append(
@@ -174,37 +191,19 @@ def _question_block(result: QuestionResult) -> list[str]:
         "",
         f"- **Question:** {gold.question}",
         f"- **Gold:** {' | '.join(gold.answers) if gold.answerable else '(not answerable from the corpus)'}",
-        f"- **Our answer:** {row['answer']}" + (f" — short answer: *{row['short_answer']}*" if row["short_answer"] else ""),
+        f"- **Our answer:** {row['answer']}"
+        + (f" — short answer: *{row['short_answer']}*" if row["short_answer"] else ""),
         f"- **Confidence:** {_num(s.get('confidence'), 3)}"
         + (f"; evidence ranks {s.get('evidence_ranks')}" if gold.answerable else ""),
     ]
     if result.extra.get("rejected"):
-        lines.append(f"- **Rejected (below threshold):** {result.extra['rejected'].get('answer')}")
+        lines.append(f"- **Rejected (below threshold):** {result.extra['rejected']}")
     for citation in row["citations"]:
-        lines.append(f"- **Cited** `{citation['doc_id']}` [{citation['start']}:{citation['end']}]: “{citation['text']}”")
+        lines.append(
+            f"- **Cited** `{citation['doc_id']}` [{citation['start']}:{citation['end']}]: “{citation['text']}”"
+        )
     if result.extra.get("verdicts"):
         lines.append(f"- **Checker verdicts:** {', '.join(result.extra['verdicts'])}")
     for evidence in gold.evidence:
         lines.append(f"- **Gold evidence** `{evidence.doc_id}`: “{evidence.quote}”")
-    return lines + [""]
-
-
-def format_comparison(comparison: dict[str, Any]) -> str:
-    """A readable table of metric deltas and changed questions."""
-    lines = [f"old: {comparison['old']}", f"new: {comparison['new']}", "", f"{'metric':<32} {'old':>9} {'new':>9} {'delta':>9}"]
-    for name, values in comparison["metrics"].items():
-        if name.startswith("latency") or name in ("questions", "answerable") or name.startswith("abstention.abstained"):
-            fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
-        else:
-            fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
-        delta = values["delta"]
-        sign = "" if delta is None or delta <= 0 else "+"
-        lines.append(f"{name:<32} {fmt(values['old']):>9} {fmt(values['new']):>9} {sign + fmt(delta):>9}")
-    for title, key in (("fixed", "fixed"), ("broken", "broken"), ("changed otherwise", "changed")):
-        entries = comparison[key]
-        lines += ["", f"{title}: {len(entries)}"]
-        for e in entries:
-            lines.append(f"  {e['id']}: {e['old']} → {e['new']}  {e['question']}")
-    if comparison["only_old"] or comparison["only_new"]:
-        lines += ["", f"only in old: {', '.join(comparison['only_old']) or '–'}; only in new: {', '.join(comparison['only_new']) or '–'}"]
-    return "\n".join(lines)
+    return [*lines, ""]

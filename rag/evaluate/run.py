@@ -1,4 +1,4 @@
-"""Running a gold set through the whole system and writing a run folder; comparing two runs.
+"""Running a gold set through the whole system and writing a run folder.
 
 A run folder holds results.jsonl (one line per question), metrics.json, report.md
 and the plots. It is written to a temporary folder and moved into place whole.
@@ -13,31 +13,35 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.answer.pipeline import ask
+from rag.budget import TimeBudgetExceeded
+from rag.budget import time_budget as budget
 from rag.errors import RagError
+from rag.evaluate.gold import GoldQuestion, QuestionResult
 from rag.evaluate.metrics import (
     CORRECT_F1,
     Aggregate,
-    GoldQuestion,
     answer_in_text,
     clean_floats,
     evidence_ranks,
     exact_match,
     file_sha256,
-    flatten,
-    locate_gold_quote,
     recall_at,
     reciprocal_rank,
     status_of,
     token_f1,
 )
+from rag.evaluate.report import write_report
+from rag.records import Abstention, Answer
+from rag.text import locate_quote
+from rag.validation import clean_question
 
 if TYPE_CHECKING:
-    from rag.answer.extractive import Answerer
+    from rag.answer.pipeline import Answerer
     from rag.check.checker import CitationChecker
     from rag.search.retrieval import Retriever
 
@@ -48,38 +52,31 @@ RETRIEVAL_DEPTH = 10  # passages retrieved for recall@10, whatever k the answere
 RUN_FILES = ("results.jsonl", "metrics.json", "report.md", "scores.png", "risk_coverage.png", "latency.png")
 
 
-@dataclass
-class QuestionResult:
-    """One question's line of results.jsonl, plus the gold it was scored against (for the report)."""
-
-    row: dict[str, Any]
-    gold: GoldQuestion
-    extra: dict[str, Any]
-
-
 def _git_commit() -> str | None:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def evaluate_question(
-    gold: GoldQuestion, retriever: Retriever, answerer: Answerer, checker: CitationChecker, k: int,
+    gold: GoldQuestion,
+    retriever: Retriever,
+    answerer: Answerer,
+    checker: CitationChecker,
+    k: int,
     time_budget: float | None = None,
 ) -> QuestionResult:
     """Answers one gold question and scores retrieval, answer, abstention and citations.
 
     A question that runs out of ``time_budget`` seconds counts as an abstention, marked ``timed_out``.
     """
-    from rag.answer.extractive import ask
-    from rag.budget import TimeBudgetExceeded
-    from rag.budget import time_budget as budget
-    from rag.records import Answer
-    from rag.validation import clean_question
-
     index = retriever.index
     started = time.perf_counter()
     try:
@@ -87,8 +84,9 @@ def evaluate_question(
             answer = ask(gold.question, retriever, answerer, k=k)
         timed_out = False
     except TimeBudgetExceeded as exc:
-        answer = Answer(gold.question, (), (), abstained=True, answerer=answerer.name,
-                        extra={"message": str(exc), "reason": "time budget"})
+        answer = Answer(
+            gold.question, (), (), answerer=answerer.name, abstention=Abstention("time budget", message=str(exc))
+        )
         timed_out = True
     latency_ms = (time.perf_counter() - started) * 1000
 
@@ -96,7 +94,7 @@ def evaluate_question(
     spans = []
     for evidence in gold.evidence:
         doc = index.documents.get(evidence.doc_id)
-        located = locate_gold_quote(doc.text, evidence.quote) if doc else None
+        located = locate_quote(doc.text, evidence.quote) if doc else None
         spans.append((evidence.doc_id, *located) if located else None)
     ranks = evidence_ranks(spans, passages)
 
@@ -107,7 +105,7 @@ def evaluate_question(
         "answerable": gold.answerable,
         "abstained": answer.abstained,
         "confidence": answer.score,
-        "threshold": answer.extra.get("threshold"),
+        "threshold": answer.threshold,
         "timed_out": timed_out,
     }
     if gold.answerable:
@@ -125,7 +123,10 @@ def evaluate_question(
             scores["evidence_not_found"] = sum(1 for s in spans if s is None)
     verdicts: list[str] = []
     if not answer.abstained and citations:
-        valid = [index.documents.get(c.doc_id) is not None and index.documents[c.doc_id].text[c.start : c.end] == c.text for c in citations]
+        valid = [
+            index.documents.get(c.doc_id) is not None and index.documents[c.doc_id].text[c.start : c.end] == c.text
+            for c in citations
+        ]
         scores["citation_validity"] = sum(valid) / len(valid)
         report = checker.check_record(answer.to_dict(), propose=False)
         verdicts = [v.verdict for v in report.verdicts]
@@ -140,7 +141,7 @@ def evaluate_question(
     row = {
         "id": gold.id,
         "question": gold.question,
-        "answer": answer.text if not answer.abstained else answer.extra.get("message", "The corpus does not answer this question."),
+        "answer": answer.text if not answer.abstained else answer.message,
         "short_answer": answer.short_answer,
         "abstained": answer.abstained,
         "citations": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in citations],
@@ -151,7 +152,8 @@ def evaluate_question(
         "latency_ms": round(latency_ms, 2),
         "scores": clean_floats(scores),
     }
-    return QuestionResult(row, gold, {"verdicts": verdicts, "rejected": answer.extra.get("rejected")})
+    rejected = answer.abstention.rejected if answer.abstention is not None else None
+    return QuestionResult(row, gold, {"verdicts": verdicts, "rejected": rejected.answer if rejected else None})
 
 
 def run_evaluation(
@@ -170,9 +172,13 @@ def run_evaluation(
     unknown = sorted({e.doc_id for q in questions for e in q.evidence} - set(retriever.index.documents))
     if unknown:
         # Their quotes can never be retrieved: recall would read 0 beside a perfect answer accuracy.
-        log.warning("%d gold evidence documents are not in the index (%s%s): their quotes count as not retrieved; "
-                    "is --index the corpus the gold file was written for?", len(unknown), ", ".join(unknown[:3]),
-                    " …" if len(unknown) > 3 else "")
+        log.warning(
+            "%d gold evidence documents are not in the index (%s%s): their quotes count as not retrieved; "
+            "is --index the corpus the gold file was written for?",
+            len(unknown),
+            ", ".join(unknown[:3]),
+            " …" if len(unknown) > 3 else "",
+        )
     results, aggregate = [], Aggregate()
     for gold in tqdm(questions, desc="questions", unit="q", disable=not progress, leave=False):
         result = evaluate_question(gold, retriever, answerer, checker, k, time_budget)
@@ -206,27 +212,27 @@ def run_folder(out_dir: str | Path) -> Path:
     if out.exists() and not out.is_dir():
         raise RagError(f"--out {given} is a file, not a folder: give a new folder for the run, e.g. runs/NAME")
     if out == here or out in here.parents:
-        raise RagError(f"--out {given} is the current folder or holds it: give a new folder for the run, e.g. runs/NAME")
+        raise RagError(
+            f"--out {given} is the current folder or holds it: give a new folder for the run, e.g. runs/NAME"
+        )
     if out.is_dir():
         names = sorted(p.name for p in out.iterdir())
         if names and not is_run_folder(out):
             others = sorted(set(names) - set(RUN_FILES)) or names
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-            raise RagError(f"--out {given} already holds {shown}, which `rag eval` did not write: "
-                           "give a new or empty folder, or an earlier run folder to replace")
+            raise RagError(
+                f"--out {given} already holds {shown}, which `rag eval` did not write: "
+                "give a new or empty folder, or an earlier run folder to replace"
+            )
     return out
 
 
-def write_run(
-    out_dir: Path, results: list[QuestionResult], metrics: dict[str, Any], manifest: dict[str, Any]
-) -> Path:
+def write_run(out_dir: Path, results: list[QuestionResult], metrics: dict[str, Any], manifest: dict[str, Any]) -> Path:
     """Writes results.jsonl, metrics.json, report.md and plots into out_dir (see ``run_folder``).
 
     The run is written to a hidden folder beside out_dir and then moved into place, so an
     interrupted run leaves the earlier one as it was.
     """
-    from rag.evaluate.report import write_report
-
     out_dir = run_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -234,7 +240,9 @@ def write_run(
         with open(staging / "results.jsonl", "w", encoding="utf-8") as out:
             for result in results:
                 out.write(json.dumps(result.row, ensure_ascii=False) + "\n")
-        (staging / "metrics.json").write_text(json.dumps(clean_floats({**metrics, "run": manifest}), indent=2, ensure_ascii=False))
+        (staging / "metrics.json").write_text(
+            json.dumps(clean_floats({**metrics, "run": manifest}), indent=2, ensure_ascii=False)
+        )
         write_report(staging, results, metrics, manifest)
         _swap_in(staging, out_dir)
     except BaseException:
@@ -263,59 +271,22 @@ def run_manifest(
 ) -> dict[str, Any]:
     """What a run was: code, index, settings, gold file, date (and the LLM endpoint and model, never its key)."""
     manifest = retriever.index.manifest
-    settings: dict[str, Any] = {"k": k, "retriever": retriever.mode, "rrf_k": retriever.rrf_k, "answerer": answerer_name}
+    settings: dict[str, Any] = {
+        "k": k,
+        "retriever": retriever.mode,
+        "rrf_k": retriever.rrf_k,
+        "answerer": answerer_name,
+    }
     config = getattr(answerer, "config", None)
     if config is not None and hasattr(config, "model"):
         settings["llm"] = {"base_url": getattr(config, "where", None), "model": config.model}  # no credentials
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _git_commit(),
         "gold": {"path": str(gold_path), "sha256": file_sha256(gold_path), "split": split or "all"},
         "settings": settings,
-        "index": {key: manifest.get(key) for key in ("embedder", "tokenizer", "chunking", "corpus", "chunks", "faiss", "versions", "created")},
-    }
-
-
-# ---------------------------------------------------------------------------
-# Comparing runs
-
-
-def _read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        rows = {}
-        for line in (run_dir / "results.jsonl").read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                rows[row["id"]] = row
-    except (OSError, ValueError, KeyError) as exc:
-        raise RagError(f"{run_dir} is not a run folder of `rag eval` ({exc}): give two folders written by `rag eval --out`") from None
-    return metrics, rows
-
-
-def compare_runs(old_dir: Path, new_dir: Path) -> dict[str, Any]:
-    """Per-metric deltas and the questions whose verdict changed between two runs."""
-    old_metrics, old_rows = _read_run(Path(old_dir))
-    new_metrics, new_rows = _read_run(Path(new_dir))
-    old_flat = flatten({k: v for k, v in old_metrics.items() if k not in ("run", "intervals_95")})
-    new_flat = flatten({k: v for k, v in new_metrics.items() if k not in ("run", "intervals_95")})
-    deltas = {
-        name: {"old": old_flat.get(name), "new": new_flat.get(name),
-               "delta": (new_flat[name] - old_flat[name]) if name in old_flat and name in new_flat else None}
-        for name in sorted(set(old_flat) | set(new_flat))
-    }
-    fixed, broken, changed = [], [], []
-    for qid in sorted(set(old_rows) & set(new_rows)):
-        before = old_rows[qid]["scores"].get("status")
-        after = new_rows[qid]["scores"].get("status")
-        if before == after:
-            continue
-        entry = {"id": qid, "question": new_rows[qid]["question"], "old": before, "new": after,
-                 "old_answer": old_rows[qid]["answer"], "new_answer": new_rows[qid]["answer"]}
-        (fixed if after == "correct" else broken if before == "correct" else changed).append(entry)
-    return {
-        "old": str(old_dir), "new": str(new_dir),
-        "old_run": old_metrics.get("run", {}), "new_run": new_metrics.get("run", {}),
-        "metrics": deltas, "fixed": fixed, "broken": broken, "changed": changed,
-        "only_old": sorted(set(old_rows) - set(new_rows)), "only_new": sorted(set(new_rows) - set(old_rows)),
+        "index": {
+            key: manifest.get(key)
+            for key in ("embedder", "tokenizer", "chunking", "corpus", "chunks", "faiss", "versions", "created")
+        },
     }

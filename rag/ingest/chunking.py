@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 
-from rag.records import Chunk, Document
 from rag.ingest.sentences import sentence_spans
+from rag.records import Chunk, Document
 from rag.settings import TOKENIZER_NAME, ChunkSettings
 
 _WORD = re.compile(r"\S+")

@@ -13,17 +13,15 @@ import errno
 import hashlib
 import json
 import logging
-import os
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.errors import CorpusError
 from rag.ingest.normalising import clean_line, fallback_title, normalise_text
+from rag.ingest.stamps import FileStamp, unchanged
 from rag.records import Document
 
 log = logging.getLogger(__name__)
@@ -35,39 +33,11 @@ SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 PROGRESS_FROM = 1_000_000  # bytes or characters of work from which a progress bar is shown unasked
-# A file changed twice within one tick of the file system's clock keeps its modification time: a time
-# this recent when the file is read is not trusted later, and the file is hashed instead ("racy git").
-RECENT_NS = 2_000_000_000
 
 
 def content_hash(text: str) -> str:
     """A stable hash of a document's normalised text (used to skip re-embedding)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class FileStamp:
-    """What a corpus file was when it was read: absolute path, size, modification time (-1: not to be
-    trusted) and the SHA-256 of the bytes read."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-
-    def to_list(self) -> list[Any]:
-        return [self.path, self.size, self.mtime_ns, self.sha256]
-
-    @classmethod
-    def from_list(cls, item: list[Any]) -> FileStamp:
-        path, size, mtime_ns, sha256 = item
-        return cls(str(path), int(size), int(mtime_ns), str(sha256))
-
-    @classmethod
-    def of(cls, path: Path, stat: os.stat_result, data: bytes) -> FileStamp:
-        """The stamp of ``data`` read from ``path``, whose ``stat`` was taken before reading."""
-        mtime = stat.st_mtime_ns if time.time_ns() - stat.st_mtime_ns >= RECENT_NS else -1
-        return cls(os.path.abspath(path), stat.st_size, mtime, hashlib.sha256(data).hexdigest())
 
 
 # ---------------------------------------------------------------------------
@@ -209,9 +179,13 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
         elif path.is_file():
             yield path
         elif _broken_link(path):
-            raise CorpusError(f"corpus path {path} is {_broken_link(path)}: give a folder or files of .txt, .md, .html or .jsonl")
+            raise CorpusError(
+                f"corpus path {path} is {_broken_link(path)}: give a folder or files of .txt, .md, .html or .jsonl"
+            )
         else:
-            raise CorpusError(f"corpus path {path} does not exist: give a folder or files of .txt, .md, .html or .jsonl")
+            raise CorpusError(
+                f"corpus path {path} does not exist: give a folder or files of .txt, .md, .html or .jsonl"
+            )
 
 
 def load_document(path: str | Path, on_progress: Callable[[int], object] | None = None) -> list[Document]:
@@ -265,32 +239,20 @@ def read_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> tu
             bar.update(size - read[0])
             for doc in loaded:
                 if doc.id in documents:
-                    log.warning("skipped %s: document id '%s' is already used by %s", doc.source, doc.id, documents[doc.id].source)
+                    log.warning(
+                        "skipped %s: document id '%s' is already used by %s",
+                        doc.source,
+                        doc.id,
+                        documents[doc.id].source,
+                    )
                     continue
                 documents[doc.id] = doc
     return list(documents.values()), stamps
 
 
 def corpus_unchanged(paths: Iterable[str | Path], stamps: Iterable[FileStamp]) -> bool:
-    """Whether the article files under ``paths`` are those stamped: the same files, each with the same
-    size and modification time, or else the same bytes (only such files are read and hashed)."""
-    known = {s.path: s for s in stamps}
-    seen: set[str] = set()
-    for path in iter_files(paths):
-        name = os.path.abspath(path)
-        stamp = known.get(name)
-        if stamp is None:
-            return False
-        seen.add(name)
-        try:
-            stat = path.stat()
-            if stat.st_size == stamp.size and stat.st_mtime_ns == stamp.mtime_ns:
-                continue
-            if stat.st_size != stamp.size or hashlib.sha256(path.read_bytes()).hexdigest() != stamp.sha256:
-                return False
-        except OSError:
-            return False
-    return seen == set(known)
+    """Whether the article files under ``paths`` are those stamped (see ``rag.ingest.stamps.unchanged``)."""
+    return unchanged(iter_files(paths), stamps)
 
 
 def _size(path: Path) -> int:
@@ -311,7 +273,9 @@ def progress_bar(total: int, what: str, unit: str, show: bool | None) -> Iterato
 
     visible = show if show is not None else total >= PROGRESS_FROM
     delay = 0.0 if show else 1.0
-    with tqdm(total=total, desc=what, unit=unit, unit_scale=True, disable=not visible, mininterval=0.5, delay=delay) as bar:
+    with tqdm(
+        total=total, desc=what, unit=unit, unit_scale=True, disable=not visible, mininterval=0.5, delay=delay
+    ) as bar:
         yield bar
 
 
@@ -321,4 +285,3 @@ def corpus_fingerprint(documents: Iterable[Document]) -> str:
     for doc in sorted(documents, key=lambda d: d.id):
         digest.update(f"{doc.id}\x00{doc.content_hash}\n".encode())
     return digest.hexdigest()[:16]
-

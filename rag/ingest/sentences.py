@@ -127,19 +127,13 @@ def sentence_spans(text: str, on_progress: Callable[[int], object] | None = None
     done = 0
     for (p_start, p_end), doc in _parsed(pipeline, text, analysis_spans(text)):
         check_time_budget()
-        for sent in doc.sents:
-            start = p_start + sent.start_char
-            end = p_start + sent.end_char
-            while end > start and text[end - 1].isspace():
-                end -= 1
-            if end > start:
-                spans.append((start, end))
+        spans += [(p_start + start, p_start + end) for start, end in parsed_sentence_spans(doc, text[p_start:p_end])]
         if on_progress is not None:
             on_progress(p_end - done)
             done = p_end
     if on_progress is not None and done < len(text):
         on_progress(len(text) - done)
-    return _merge_fragments(text, spans)
+    return merge_fragments(text, spans)
 
 
 def _parsed(pipeline, text: str, pieces: tuple[tuple[int, int], ...]):
@@ -155,7 +149,21 @@ def _parsed(pipeline, text: str, pieces: tuple[tuple[int, int], ...]):
             size += piece[1] - piece[0]
 
 
-def _merge_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def parsed_sentence_spans(doc, text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence spaCy found in ``doc`` (the parse of ``text``), trailing whitespace
+    trimmed and empty ones dropped. The one place that turns a parse into sentences: chunking and the
+    answerer's analysis must agree on them."""
+    spans = []
+    for sent in doc.sents:
+        start, end = sent.start_char, sent.end_char
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def merge_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Joins a 'sentence' without letters or digits (a lone quote mark) to its predecessor."""
     merged: list[tuple[int, int]] = []
     for start, end in spans:

@@ -3,13 +3,14 @@ the search structures, extra artefacts and the manifest that describes the resul
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,8 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.ingest.chunking import chunk_document
-from rag.ingest.reading import FileStamp, corpus_fingerprint, progress_bar
+from rag.ingest.reading import corpus_fingerprint, progress_bar
+from rag.ingest.stamps import FileStamp
 from rag.records import Chunk, Document
 from rag.search.store import FORMAT_VERSION, Artefact, Index
 from rag.search.structures import IVF_NPROBE, ivf_lists
@@ -36,16 +38,18 @@ CORPUS_CHANGED = "the corpus has changed since it was built"
 def _versions() -> dict[str, str]:
     versions = {"python": sys.version.split()[0]}
     for package in ("faiss-cpu", "sentence-transformers", "torch", "bm25s", "tiktoken", "spacy"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     return versions
 
 
 def make_manifest(
-    documents: Iterable[Document], n_chunks: int, embedder: Embedder, chunking: ChunkSettings,
-    corpus_paths: Iterable[Path], approximate: bool,
+    documents: Iterable[Document],
+    n_chunks: int,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    corpus_paths: Iterable[Path],
+    approximate: bool,
 ) -> dict[str, Any]:
     """The manifest recorded with an index; ``check_manifest`` compares against it."""
     documents = list(documents)
@@ -67,7 +71,7 @@ def make_manifest(
             else {"type": "flat", "metric": "inner_product"}
         ),
         "versions": _versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -116,7 +120,7 @@ def build_index(
     reusable = previous is not None and _same_vectors(previous.manifest, embedder, settings.chunking)
     old_docs = previous.documents if previous is not None else {}
     old_chunks: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
-    if reusable:
+    if reusable and previous is not None:
         for position, chunk in enumerate(previous.chunks):
             old_chunks.setdefault(chunk.doc_id, []).append((chunk, previous.vectors[position]))
 
@@ -145,9 +149,11 @@ def build_index(
 
             try:
                 cut = chunk_document(doc, settings.chunking, fits=embedder.fits, on_progress=note)
-            except Exception as exc:  # noqa: BLE001  (one unreadable article must not stop the whole build)
+            except Exception as exc:
                 # Kept without passages, so the corpus still matches the index; the next build retries it.
-                log.warning("skipped %s (%s): it could not be cut into passages: %s", doc.id, doc.source, first_line(exc))
+                log.warning(
+                    "skipped %s (%s): it could not be cut into passages: %s", doc.id, doc.source, first_line(exc)
+                )
                 skipped.append(doc.id)
                 bar.update(len(doc.text) - done[0])
                 continue
@@ -158,7 +164,9 @@ def build_index(
     fresh = embedder.encode([chunks[i].text for i in to_embed], progress=progress)
     for row, position in enumerate(to_embed):
         vectors[position] = fresh[row]
-    matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, embedder.dimension), np.float32)
+    rows = [v for v in vectors if v is not None]
+    assert len(rows) == len(vectors), "every chunk has its vector by now"
+    matrix = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dimension), np.float32)
 
     approximate = len(chunks) > settings.approximate_above
     manifest = make_manifest(documents, len(chunks), embedder, settings.chunking, corpus_paths, approximate)
@@ -174,7 +182,9 @@ def build_index(
         embedded_chunks=len(to_embed),
         reused_documents=reused,
         added=tuple(sorted(new_ids - set(old_docs))),
-        changed=tuple(sorted(d.id for d in documents if d.id in old_docs and old_docs[d.id].content_hash != d.content_hash)),
+        changed=tuple(
+            sorted(d.id for d in documents if d.id in old_docs and old_docs[d.id].content_hash != d.content_hash)
+        ),
         removed=tuple(sorted(set(old_docs) - new_ids)),
         seconds=time.perf_counter() - started,
         skipped=tuple(skipped),
@@ -192,7 +202,10 @@ def _same_vectors(manifest: dict[str, Any], embedder: Embedder, chunking: ChunkS
 
 
 def mismatch(
-    manifest: dict[str, Any], embedder: Embedder, settings: Settings, documents: list[Document] | None,
+    manifest: dict[str, Any],
+    embedder: Embedder,
+    settings: Settings,
+    documents: list[Document] | None,
     artefacts: Sequence[Artefact] = (),
 ) -> str | None:
     """Why an index built under ``manifest`` does not fit the current settings and corpus, or None.

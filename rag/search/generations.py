@@ -23,7 +23,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 try:
@@ -57,7 +57,7 @@ def commit(index_dir: Path, staging: Path) -> Path:
     The rename of the pointer file onto ``CURRENT`` is the commit point: before it readers see the old
     generation, after it the new one.
     """
-    generation = index_dir / f"gen-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    generation = index_dir / f"gen-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     os.rename(staging, generation)
     pointer = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
     pointer.write_text(generation.name + "\n")
@@ -80,7 +80,9 @@ def _read_current(index_dir: Path) -> str:
             raise IndexDamagedError(f"the index in {index_dir} is damaged ({CURRENT} is missing)") from None
         raise IndexMissingError(f"no index in {index_dir}: run `rag ingest PATHS` to build one") from None
     except (OSError, ValueError) as exc:
-        raise IndexDamagedError(f"the index in {index_dir} is damaged ({CURRENT} cannot be read: {first_line(exc)})") from None
+        raise IndexDamagedError(
+            f"the index in {index_dir} is damaged ({CURRENT} cannot be read: {first_line(exc)})"
+        ) from None
 
 
 @contextmanager
@@ -164,8 +166,10 @@ def _remove_old_generations(index_dir: Path, keep: str) -> None:
 
 
 def cannot_write(index_dir: Path, exc: OSError) -> RagError:
-    return RagError(f"cannot write to the index folder {index_dir} ({exc.strerror or exc}): give a writable "
-                    "folder with --index (or $RAG_INDEX), or use --no-rebuild to answer from the index as it is")
+    return RagError(
+        f"cannot write to the index folder {index_dir} ({exc.strerror or exc}): give a writable "
+        "folder with --index (or $RAG_INDEX), or use --no-rebuild to answer from the index as it is"
+    )
 
 
 @contextmanager
@@ -183,14 +187,18 @@ def writer_lock(index_dir: Path, timeout: float) -> Iterator[None]:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            log.warning("another `rag ingest` is updating the index in %s: waiting for it (up to %g s)", index_dir, timeout)
+            log.warning(
+                "another `rag ingest` is updating the index in %s: waiting for it (up to %g s)", index_dir, timeout
+            )
             lock.acquire(timeout=timeout)
         # The lock file may exist in a folder that no longer takes new files: find out before building.
         tempfile.NamedTemporaryFile(dir=index_dir, prefix=".probe-").close()
     except Timeout:
-        raise RagError(f"another `rag ingest` (or the app adding articles) is updating the index in {index_dir} "
-                       f"and has not finished within {timeout:g} s: try again when it has (waiting longer: "
-                       "RAG_LOCK_TIMEOUT=SECONDS)") from None
+        raise RagError(
+            f"another `rag ingest` (or the app adding articles) is updating the index in {index_dir} "
+            f"and has not finished within {timeout:g} s: try again when it has (waiting longer: "
+            "RAG_LOCK_TIMEOUT=SECONDS)"
+        ) from None
     except OSError as exc:
         if lock.is_locked:
             lock.release()
@@ -199,4 +207,3 @@ def writer_lock(index_dir: Path, timeout: float) -> Iterator[None]:
         yield
     finally:
         lock.release()
-

@@ -16,18 +16,17 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.errors import IndexDamagedError, IndexMismatchError, IndexMissingError, RagError
-from rag.ingest.reading import FileStamp, corpus_fingerprint, corpus_unchanged, read_corpus
+from rag.ingest.reading import corpus_fingerprint, corpus_unchanged, read_corpus
+from rag.ingest.stamps import FileStamp
 from rag.records import Document
 from rag.search.build import CORPUS_CHANGED, BuildReport, build_index, mismatch
+from rag.search.embedding import Embedder, default_embedder
 from rag.search.generations import writer_lock
 from rag.search.store import Artefact, Index, read_manifest
 from rag.settings import Settings
-
-if TYPE_CHECKING:
-    from rag.search.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +54,24 @@ def configured_corpus(settings: Settings) -> tuple[Path, ...]:
     return _corpus_for(settings, manifest, damage)
 
 
-def _corpus_for(settings: Settings, manifest: dict[str, Any] | None, damage: IndexDamagedError | None) -> tuple[Path, ...]:
+def _corpus_for(
+    settings: Settings, manifest: dict[str, Any] | None, damage: IndexDamagedError | None
+) -> tuple[Path, ...]:
     if settings.corpus:
         return settings.corpus
     if manifest is not None:
         return manifest_corpus(manifest)
     if damage is not None:
-        raise RagError(f"{damage}: it does not say which articles it was built from; run `rag ingest PATHS` "
-                       "with your article folders or files to rebuild it")
+        raise RagError(
+            f"{damage}: it does not say which articles it was built from; run `rag ingest PATHS` "
+            "with your article folders or files to rebuild it"
+        )
     return (Path("seeds"),)
 
 
-def _inspect(index_dir: Path, artefacts: Sequence[Artefact]) -> tuple[Index | None, dict[str, Any] | None, IndexDamagedError | None]:
+def _inspect(
+    index_dir: Path, artefacts: Sequence[Artefact]
+) -> tuple[Index | None, dict[str, Any] | None, IndexDamagedError | None]:
     """(the index, its manifest, why it is unusable): (None, None, None) when the folder holds no index."""
     try:
         index = Index.load(index_dir, artefacts)
@@ -78,8 +83,11 @@ def _inspect(index_dir: Path, artefacts: Sequence[Artefact]) -> tuple[Index | No
 
 
 def ingest(
-    settings: Settings, embedder: Embedder | None = None, progress: bool | None = None,
-    extra: Iterable[Document] = (), artefacts: Sequence[Artefact] = (),
+    settings: Settings,
+    embedder: Embedder | None = None,
+    progress: bool | None = None,
+    extra: Iterable[Document] = (),
+    artefacts: Sequence[Artefact] = (),
 ) -> tuple[Index, BuildReport]:
     """Builds or updates the index for the configured corpus (see ``configured_corpus``) and makes it live.
 
@@ -88,8 +96,6 @@ def ingest(
     ``artefacts`` are built and stored with the new generation. A damaged index is rebuilt from the
     corpus its manifest names; one that cannot name it is an error naming `rag ingest PATHS`.
     """
-    from rag.search.embedding import default_embedder
-
     with writer_lock(settings.index_dir, settings.lock_timeout):
         previous, manifest, damage = _inspect(settings.index_dir, artefacts)
         paths = _corpus_for(settings, manifest, damage)
@@ -98,13 +104,21 @@ def ingest(
         documents, stamps = read_corpus(paths, progress=progress)  # first: its progress bar is the first thing shown
         if extra:
             documents = list({**{d.id: d for d in documents}, **{d.id: d for d in extra}}.values())
-        return _build_and_save(documents, embedder or default_embedder(), settings, previous, paths, progress,
-                               artefacts, stamps)
+        return _build_and_save(
+            documents, embedder or default_embedder(), settings, previous, paths, progress, artefacts, stamps
+        )
 
 
-def _build_and_save(documents: list[Document], embedder: Embedder, settings: Settings, previous: Index | None,
-                    paths: Iterable[Path], progress: bool | None, artefacts: Sequence[Artefact],
-                    stamps: Sequence[FileStamp]) -> tuple[Index, BuildReport]:
+def _build_and_save(
+    documents: list[Document],
+    embedder: Embedder,
+    settings: Settings,
+    previous: Index | None,
+    paths: Iterable[Path],
+    progress: bool | None,
+    artefacts: Sequence[Artefact],
+    stamps: Sequence[FileStamp],
+) -> tuple[Index, BuildReport]:
     """``build_index`` then ``Index.save``; the caller holds the writer lock."""
     index, report = build_index(documents, embedder, settings, previous, paths, progress, artefacts, stamps)
     path = index.save(settings.index_dir, artefacts)
@@ -112,7 +126,10 @@ def _build_and_save(documents: list[Document], embedder: Embedder, settings: Set
 
 
 def open_index(
-    settings: Settings, embedder: Embedder | None = None, rebuild: bool = True, progress: bool | None = None,
+    settings: Settings,
+    embedder: Embedder | None = None,
+    rebuild: bool = True,
+    progress: bool | None = None,
     artefacts: Sequence[Artefact] = (),
 ) -> Index:
     """The index for the configured corpus, rebuilt (incrementally) when it is missing, stale or damaged.
@@ -121,8 +138,6 @@ def open_index(
     from a default. With ``rebuild=False`` anything but a usable index raises an error naming the fix.
     An index lacking one of ``artefacts`` is stale.
     """
-    from rag.search.embedding import default_embedder
-
     embedder = embedder or default_embedder()
     index, manifest, damage = _inspect(settings.index_dir, artefacts)
     documents: list[Document] | None = None
@@ -134,8 +149,10 @@ def open_index(
         paths = _corpus_for(settings, manifest, damage)
         missing = [p for p in paths if not p.exists()]
         if missing:
-            raise RagError(f"{damage}, and its articles are gone ({', '.join(map(str, missing))}): "
-                           "run `rag ingest PATHS` with your article folders or files to rebuild it")
+            raise RagError(
+                f"{damage}, and its articles are gone ({', '.join(map(str, missing))}): "
+                "run `rag ingest PATHS` with your article folders or files to rebuild it"
+            )
         log.warning("%s: rebuilding it from %s", damage, ", ".join(map(str, paths)))
     elif index is not None:
         paths = settings.corpus or manifest_corpus(index.manifest)
@@ -159,8 +176,9 @@ def open_index(
     with writer_lock(settings.index_dir, settings.lock_timeout):
         if documents is None:
             documents, stamps = read_corpus(paths, progress=progress)
-        index, report = _build_and_save(documents, embedder, replace(settings, corpus=paths), index, paths, progress,
-                                        artefacts, stamps)
+        index, report = _build_and_save(
+            documents, embedder, replace(settings, corpus=paths), index, paths, progress, artefacts, stamps
+        )
     log.warning("index updated: %s", report.summary())
     return index
 

@@ -18,13 +18,11 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from rag.search.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +32,22 @@ _PROBES = (
     "The ministry said on Tuesday that exports of wheat fell 12 percent in 2023, "
     "while prices rose to $5 billion — the highest since the war began in Kyiv.",
 )
+
+
+class ModelSource(Protocol):
+    """What the fast path needs of the embedder (``rag.search.embedding.Embedder``): its files, its weights'
+    hash and input limit, and its sentence-transformers model to export from and compare with."""
+
+    path: Path
+    weights_sha256: str
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    @property
+    def model(self) -> Any: ...
+
+    def encode_with_model(self, texts: list[str], progress: bool | None = None) -> np.ndarray: ...
 
 
 def cache_dir() -> Path:
@@ -46,10 +60,8 @@ def enabled() -> bool:
     return os.environ.get("RAG_ONNX_QUERY", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def _export(embedder: Embedder, target: Path) -> None:
+def _export(embedder: ModelSource, target: Path) -> None:
     """Writes the transformer (token ids -> token states) as an ONNX graph, atomically."""
-    import warnings
-
     import torch
 
     transformer = embedder.model[0].auto_model.eval()
@@ -91,7 +103,7 @@ def _export(embedder: Embedder, target: Path) -> None:
 class OnnxQueryEncoder:
     """Embeds one text at a time with onnxruntime; vectors equal the torch path's to float32 rounding."""
 
-    def __init__(self, embedder: Embedder):
+    def __init__(self, embedder: ModelSource):
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -147,7 +159,7 @@ class OnnxQueryEncoder:
             rows.update(zip(group, means.astype(np.float32)))
         return np.stack([rows[i] for i in range(len(texts))])
 
-    def agreement(self, embedder: Embedder) -> float:
+    def agreement(self, embedder: ModelSource) -> float:
         """Lowest cosine between this path (one by one and batched) and sentence-transformers on the probe texts."""
         reference = embedder.encode_with_model(list(_PROBES), progress=False)
         batched = self.encode_batch(list(_PROBES))
@@ -181,7 +193,7 @@ class OnnxQueryEncoder:
             log.info("could not record the verification of %s: %s", self.path, exc)
 
 
-def load(embedder: Embedder) -> OnnxQueryEncoder | None:
+def load(embedder: ModelSource) -> OnnxQueryEncoder | None:
     """The fast query encoder, or None (with a logged reason) when the torch path must be used."""
     if not enabled():
         return None

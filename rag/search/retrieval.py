@@ -12,8 +12,8 @@ import numpy as np
 
 from rag.budget import check_time_budget
 from rag.errors import RagError
-from rag.search.structures import bm25_tokens
 from rag.records import Passage
+from rag.search.structures import bm25_tokens
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
@@ -97,7 +97,9 @@ class Retriever:
             if end - start < MIN_NEW_TEXT * (chunk.end - chunk.start):
                 continue
             shown.setdefault(chunk.doc_id, []).append((start, end))
-            passages.append(Passage(chunk.doc_id, chunk.chunk_id, start, end, text[start:end], score, len(passages) + 1))
+            passages.append(
+                Passage(chunk.doc_id, chunk.chunk_id, start, end, text[start:end], score, len(passages) + 1)
+            )
             if len(passages) == k:
                 break
         return passages

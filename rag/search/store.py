@@ -13,6 +13,7 @@ IndexDamagedError, carrying the manifest when it is readable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.errors import IndexDamagedError
-from rag.ingest.reading import FileStamp
+from rag.ingest.stamps import FileStamp
 from rag.records import Chunk, Document
 from rag.search.generations import MANIFEST, commit, discard, new_staging, pinned_generation
 from rag.search.structures import HNSW_EF_SEARCH, IVF_NPROBE, build_bm25, build_faiss
@@ -175,16 +176,20 @@ class Index:
             faiss_index = faiss.read_index(str(generation / part))
             part = "bm25"
             bm25 = bm25s.BM25.load(str(generation / part))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise damaged(f"{part} cannot be read: {first_line(exc)}") from None
         dimension = manifest["embedder"].get("dimension")
         if len(chunks) != manifest["chunks"]:
             raise damaged(f"chunks.jsonl holds {len(chunks)} chunks, the manifest says {manifest['chunks']}")
         if vectors.ndim != 2 or vectors.shape != (len(chunks), dimension or vectors.shape[1]):
-            raise damaged(f"vectors.npy holds {vectors.shape} vectors for {len(chunks)} chunks of dimension {dimension}")
+            raise damaged(
+                f"vectors.npy holds {vectors.shape} vectors for {len(chunks)} chunks of dimension {dimension}"
+            )
         if faiss_index.ntotal != len(chunks) or faiss_index.d != vectors.shape[1]:
-            raise damaged(f"faiss.index holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "
-                          f"not {len(chunks)} of dimension {vectors.shape[1]}: it belongs to another index")
+            raise damaged(
+                f"faiss.index holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "
+                f"not {len(chunks)} of dimension {vectors.shape[1]}: it belongs to another index"
+            )
         if bm25.scores.get("num_docs") != len(chunks):
             raise damaged(f"bm25 holds {bm25.scores.get('num_docs')} chunks, not {len(chunks)}")
         if isinstance(faiss_index, faiss.IndexFlat) and len(chunks):
@@ -201,11 +206,10 @@ class Index:
             if artefact.name in manifest.get("artefacts", ()):
                 try:
                     index.artefacts[artefact.name] = artefact.load(generation / artefact.name, index)
-                except Exception as exc:  # noqa: BLE001  (whatever the reader raises, the file is damaged)
+                except Exception as exc:
                     raise damaged(f"{artefact.name} cannot be read: {first_line(exc)}") from None
         index.corpus_files = _read_stamps(generation)
         return index
-
 
     def remember_corpus_files(self, stamps: Sequence[FileStamp]) -> None:
         """Records the corpus files this live index was found to match (after a full check of the corpus),
@@ -213,10 +217,8 @@ class Index:
         cannot be written only costs that check again next time."""
         self.corpus_files = tuple(stamps)
         if self.path is not None:
-            try:
+            with contextlib.suppress(OSError):
                 _write_stamps(self.path, self.corpus_files)
-            except OSError:
-                pass
 
 
 def _file_sizes(folder: Path) -> dict[str, int]:
@@ -248,17 +250,26 @@ def _read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexDamagedError(f"the index in {index_dir} is damaged ({MANIFEST} cannot be read: {first_line(exc)})") from None
+        raise IndexDamagedError(
+            f"the index in {index_dir} is damaged ({MANIFEST} cannot be read: {first_line(exc)})"
+        ) from None
     problem = None
     if not isinstance(manifest, dict):
         problem = f"{MANIFEST} is not a JSON object"
     elif manifest.get("format") != FORMAT_VERSION:
         problem = f"it has format {manifest.get('format')!r}, not {FORMAT_VERSION}"
-    elif not isinstance(manifest.get("corpus"), dict) or not isinstance(manifest["corpus"].get("paths"), list) \
-            or not all(isinstance(p, str) for p in manifest["corpus"]["paths"]):
+    elif (
+        not isinstance(manifest.get("corpus"), dict)
+        or not isinstance(manifest["corpus"].get("paths"), list)
+        or not all(isinstance(p, str) for p in manifest["corpus"]["paths"])
+    ):
         problem = f"{MANIFEST} does not name its corpus"
-    elif not isinstance(manifest.get("embedder"), dict) or not isinstance(manifest.get("chunks"), int) \
-            or not isinstance(manifest.get("faiss"), dict) or not isinstance(manifest.get("files", {}), dict):
+    elif (
+        not isinstance(manifest.get("embedder"), dict)
+        or not isinstance(manifest.get("chunks"), int)
+        or not isinstance(manifest.get("faiss"), dict)
+        or not isinstance(manifest.get("files", {}), dict)
+    ):
         problem = f"{MANIFEST} lacks the embedder, chunk count, FAISS type or file sizes"
     if problem:
         raise IndexDamagedError(f"the index in {index_dir} is damaged ({problem})")

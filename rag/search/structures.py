@@ -31,7 +31,7 @@ def ivf_lists(n: int) -> int:
     return max(1, min(int(IVF_LISTS_PER_SQRT * n**0.5), n // IVF_TRAIN_PER_LIST))
 
 
-def build_faiss(vectors: np.ndarray, approximate: bool):
+def build_faiss(vectors: np.ndarray, approximate: bool) -> Any:
     """An inner-product FAISS index over unit vectors: exact (flat) or approximate (IVF)."""
     import faiss
 
@@ -39,7 +39,7 @@ def build_faiss(vectors: np.ndarray, approximate: bool):
     # Inner product equals cosine similarity on unit vectors.
     if approximate and len(vectors):
         lists = ivf_lists(len(vectors))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+        index: Any = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
         # A fixed seed keeps rebuilds of the same vectors identical.
         rng = np.random.default_rng(0)
         sample = rng.choice(len(vectors), min(len(vectors), lists * IVF_TRAIN_PER_LIST), replace=False)
@@ -70,6 +70,7 @@ def build_bm25(texts: list[str]):
 
     retriever = bm25s.BM25()
     if texts:
-        retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=snowball_stemmer(), show_progress=False), show_progress=False)
+        retriever.index(
+            bm25s.tokenize(texts, stopwords="en", stemmer=snowball_stemmer(), show_progress=False), show_progress=False
+        )
     return retriever
-

@@ -1,0 +1,128 @@
+"""Reading the model's reply: its sentences, the [n] passages each cites, and whether it declines.
+
+Also ``missing_codes``: model and product designators ("S-400", "F-35") of a sentence that the text it
+cites does not hold, which the citation checker would read as names it may not know.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.check.formats import MARKER
+from rag.ingest.sentences import sentence_spans
+from rag.records import NO_ANSWER
+from rag.text import fold_quotes
+
+# "[Passage 2]", "[source 2]", "[doc 2]" mean "[2]".
+_VERBOSE_MARKER = re.compile(r"\[\s*(?:passage|source|doc(?:ument)?|ref(?:erence)?)\s*#?\s*(\d+)\s*\]", re.I)
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_EMPHASIS = re.compile(r"\*\*|__")
+_DECLINE = re.compile(
+    r"\b(?:corpus|passages?|articles?|sources?|context|documents?|texts?)\b[^.]*?"
+    r"\b(?:not|no|cannot|can't|doesn't|don't)\b[^.]*?"
+    r"\b(?:answer|contain|mention|say|state|provide|include|address|specify|information)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class ReplySentence:
+    """One sentence of the model's reply: its text without markers, the [n] it cites, and whether it declines."""
+
+    text: str
+    labels: tuple[int, ...]
+    declined: bool = False
+
+
+def _is_decline(text: str) -> bool:
+    folded = " ".join(fold_quotes(text.lower()).split())
+    return NO_ANSWER.lower().rstrip(".") in folded or bool(_DECLINE.search(folded))
+
+
+def _without_markers(text: str) -> tuple[str, list[tuple[int, tuple[int, ...]]]]:
+    """The text with its [n] markers taken out, and (position in that text, labels) of each marker."""
+    pieces, marks, position, length = [], [], 0, 0
+    for match in MARKER.finditer(text):
+        # The space before a marker goes with it: "S-400s [1], and" -> "S-400s, and".
+        before = text[position : match.start()].rstrip(" \t")
+        pieces.append(before)
+        length += len(before)
+        labels = tuple(int(n) for n in re.split(r"\s*[,;]\s*", match.group(1).strip()))
+        marks.append((length, labels))
+        position = match.end()
+    pieces.append(text[position:])
+    return "".join(pieces), marks
+
+
+def parse_reply(reply: str) -> list[ReplySentence]:
+    """The reply's sentences with the [n] labels each carries, markers removed, list marks tidied away.
+
+    Markers are taken out before the sentence splitter runs (spaCy tends to end a sentence at a
+    mid-sentence "[1]"), then each is given to the sentence it stands in or, between two sentences,
+    to the one before. Each line is split on its own: replies are often lists. An uncited sentence
+    saying the passages do not answer is marked ``declined``: it is no claim to check.
+
+    Example: "Turkey bought S-400s [1], and India signed a deal [2]." -> one sentence, labels (1, 2).
+    """
+    text = _VERBOSE_MARKER.sub(r"[\1]", reply)
+    text = "\n\n".join(line for line in text.splitlines())
+    clean, marks = _without_markers(text)
+    spans = sentence_spans(clean)
+    labels: list[list[int]] = [[] for _ in spans]
+    for position, found in marks:
+        if not spans:
+            break
+        # The last sentence that starts at or before the marker (the first one for a marker before any text).
+        owner = max([i for i, (start, _) in enumerate(spans) if start <= position] or [0])
+        labels[owner] += found
+    result: list[ReplySentence] = []
+    for (start, end), cited in zip(spans, labels):
+        sentence = " ".join(_EMPHASIS.sub("", _BULLET.sub("", clean[start:end])).split())
+        sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence)
+        if not any(ch.isalnum() for ch in sentence):
+            if result and cited:  # a stray "." or quote after the markers
+                last = result[-1]
+                result[-1] = ReplySentence(last.text, tuple(dict.fromkeys(last.labels + tuple(cited))))
+            continue
+        unique = tuple(dict.fromkeys(cited))
+        if not unique and sentence.endswith(":"):
+            continue  # a lead-in ("Here is what the passages say:"), not a claim
+        result.append(ReplySentence(sentence, unique, declined=not unique and _is_decline(sentence)))
+    return result
+
+
+def complete_sentences(buffer: str) -> list[ReplySentence]:
+    """The sentences of a growing reply that are complete: all but the last, once a next one has begun.
+
+    A marker still being written ("... next year. [1") is left out until it closes, so a sentence is not
+    taken as complete before the marker that follows it has arrived.
+    """
+    opening = buffer.rfind("[")
+    if opening > buffer.rfind("]"):
+        buffer = buffer[:opening]
+    return parse_reply(buffer)[:-1]
+
+
+# ---------------------------------------------------------------------------
+# Codes: model and product designators
+
+# A word that starts with a letter and holds a digit: "S-400s", "F-35", "COVID-19", "MH17", "G20".
+# Amounts and ordinals ("5bn", "3rd", "1990s") start with a digit and are the checker's business.
+_CODE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\b")
+
+
+def _code_key(code: str) -> str:
+    """ "S-400s" and "s400" -> "s400": case, hyphens and a plural "s" after a digit do not matter."""
+    key = code.lower().replace("-", "")
+    return key[:-1] if len(key) > 2 and key.endswith("s") and key[-2].isdigit() else key
+
+
+def missing_codes(claim: str, cited: list[str]) -> list[str]:
+    """Designators of the claim (letters with digits) that none of the cited texts holds.
+
+    Example: missing_codes("The S-303s are deployed", ["The S-300s, an earlier version"]) -> ["S-303s"]
+    """
+    have = {_code_key(m) for text in cited for m in _CODE.findall(text) if any(ch.isdigit() for ch in m)}
+    wanted = [m for m in _CODE.findall(claim) if any(ch.isdigit() for ch in m)]
+    return [m for m in dict.fromkeys(wanted) if _code_key(m) not in have]

@@ -1,0 +1,110 @@
+"""Gold question sets: reading and validating them, and the result of running one question.
+
+A gold set is JSONL, one question a line (README: Gold questions): ``{"id", "question", "answers",
+"evidence": [{"doc_id", "quote"}], "answerable", "split"?}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+
+SPLITS = ("dev", "test")
+
+
+@dataclass(frozen=True)
+class GoldEvidence:
+    """A verbatim quote of a document that answers a gold question."""
+
+    doc_id: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    """One line of a gold file (see README: Gold questions)."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    evidence: tuple[GoldEvidence, ...]
+    answerable: bool
+    split: str | None = None
+
+
+def _gold_error(path: Path, number: int, problem: str) -> RagError:
+    return RagError(
+        f"{path} line {number}: {problem}; each line must be "
+        '{"id", "question", "answers": [...], "evidence": [{"doc_id", "quote"}], "answerable"}'
+    )
+
+
+def _parse_gold_line(path: Path, number: int, line: str) -> GoldQuestion:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _gold_error(path, number, f"not valid JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise _gold_error(path, number, "not a JSON object")
+    for key, kind in (("id", str), ("question", str), ("answers", list), ("evidence", list), ("answerable", bool)):
+        if key not in record:
+            raise _gold_error(path, number, f"missing '{key}'")
+        if not isinstance(record[key], kind):
+            raise _gold_error(path, number, f"'{key}' must be a {kind.__name__}")
+    if not record["question"].strip():
+        raise _gold_error(path, number, "empty question")
+    if not all(isinstance(a, str) and a.strip() for a in record["answers"]):
+        raise _gold_error(path, number, "'answers' must hold non-empty strings")
+    evidence = []
+    for item in record["evidence"]:
+        if not (isinstance(item, dict) and isinstance(item.get("doc_id"), str) and isinstance(item.get("quote"), str)):
+            raise _gold_error(path, number, "each evidence item needs a 'doc_id' and a 'quote' string")
+        evidence.append(GoldEvidence(item["doc_id"], item["quote"]))
+    if record["answerable"] and not record["answers"]:
+        raise _gold_error(path, number, "an answerable question needs at least one answer")
+    if not record["answerable"] and (record["answers"] or evidence):
+        raise _gold_error(path, number, "an unanswerable question has empty 'answers' and 'evidence'")
+    split = record.get("split")
+    if split is not None and split not in SPLITS:
+        raise _gold_error(path, number, f"'split' must be one of {', '.join(SPLITS)}")
+    return GoldQuestion(
+        record["id"], record["question"], tuple(record["answers"]), tuple(evidence), record["answerable"], split
+    )
+
+
+def load_gold(path: str | Path, split: str | None = None) -> list[GoldQuestion]:
+    """Reads and validates a gold file; raises RagError naming the first bad line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RagError(f"cannot read the gold file {path}: {exc}") from None
+    questions, seen = [], set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        question = _parse_gold_line(path, number, line)
+        if question.id in seen:
+            raise _gold_error(path, number, f"duplicate id '{question.id}'")
+        seen.add(question.id)
+        questions.append(question)
+    if not questions:
+        raise RagError(f"the gold file {path} holds no questions")
+    if split and split != "all":
+        questions = [q for q in questions if q.split == split]
+        if not questions:
+            raise RagError(f"the gold file {path} has no questions with split '{split}'")
+    return questions
+
+
+@dataclass
+class QuestionResult:
+    """One question's line of results.jsonl, plus the gold it was scored against (for the report)."""
+
+    row: dict[str, Any]
+    gold: GoldQuestion
+    extra: dict[str, Any]
