@@ -136,3 +136,17 @@ def test_removed_sentences_are_struck_out_and_escaped():
     partial = streaming_html(events)
     assert escape(answer.sentences[0].text) in partial and "[1]" in partial
     assert partial.count("<del>It cost &lt;b&gt;") == 1
+
+
+def test_example_questions_come_from_the_packaged_examples_for_the_corpus_they_fit(seed_index, tmp_path):
+    from dataclasses import replace
+
+    from rag.app.startup import EXAMPLES_FILE, example_questions
+
+    examples = example_questions(seed_index)
+    assert len(examples) == 5 and "What is the value of India's S-400 contract?" in examples
+    assert "eval" not in str(EXAMPLES_FILE) and EXAMPLES_FILE.is_file()  # not the gold set
+    one_article = dict(list(seed_index.documents.items())[:1])
+    fewer = example_questions(replace(seed_index, documents=one_article))
+    assert "What was the value of Turkey's S-400 contract?" not in fewer  # its corpus is not the index's
+    assert example_questions(replace(seed_index, documents={})) == []
