@@ -1,8 +1,5 @@
 """The `rag` command line: options, one-line errors and exit codes; each command is a function of
-``rag.commands``.
-
-Heavy libraries (torch, FAISS, spaCy, gradio) are imported only where they are used, so `rag --help`
-answers at once.
+``rag.commands``, which is loaded only once a command runs, so `rag --help` answers at once.
 """
 
 from __future__ import annotations
@@ -12,7 +9,6 @@ import logging
 import os
 import sys
 
-from rag import commands
 from rag.errors import RagError
 from rag.redaction import install_log_redaction, redact
 
@@ -112,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="*", help="folders or files (default: the index's corpus, else seeds/)")
     _add_index_options(ingest)
     ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    ingest.set_defaults(func=commands.cmd_ingest)
+    ingest.set_defaults(run="cmd_ingest")
 
     search = subcommands.add_parser(
         "search",
@@ -122,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("question")
     _add_retrieval_options(search)
     _add_time_budget_option(search, "the search")
-    search.set_defaults(func=commands.cmd_search)
+    search.set_defaults(run="cmd_search")
 
     ask = subcommands.add_parser(
         "ask",
@@ -134,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retrieval_options(ask)
     _add_time_budget_option(ask, "the question")
     _add_answerer_options(ask)
-    ask.set_defaults(func=commands.cmd_ask)
+    ask.set_defaults(run="cmd_ask")
 
     evaluate = subcommands.add_parser(
         "eval",
@@ -153,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retrieval_options(evaluate)
     _add_answerer_options(evaluate)
     _add_time_budget_option(evaluate, "each question (it then counts as an abstention)")
-    evaluate.set_defaults(func=commands.cmd_eval)
+    evaluate.set_defaults(run="cmd_eval")
 
     serve = subcommands.add_parser(
         "serve",
@@ -177,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_time_budget_option(serve, "each question and check")
     _add_index_options(serve)
-    serve.set_defaults(func=commands.cmd_serve)
+    serve.set_defaults(run="cmd_serve")
 
     check = subcommands.add_parser(
         "check",
@@ -192,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-propose", action="store_true", help="do not search the index for better citations")
     check.add_argument("--json", action="store_true", help="print JSON")
     _add_time_budget_option(check, "the check")
-    check.set_defaults(func=commands.cmd_check)
+    check.set_defaults(run="cmd_check")
     return parser
 
 
@@ -207,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.DEBUG)
     install_log_redaction()  # API keys and URL credentials never reach the log (-v logs every request's URL)
     try:
-        return args.func(args)
+        # The library is loaded only now, once a command runs: `rag --help` and argument errors answer at once.
+        from rag import commands
+
+        return getattr(commands, args.run)(args)
     except RagError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2

@@ -189,6 +189,20 @@ def test_json_schema_fields(retriever):
     json.dumps(record)
 
 
+def test_the_extra_object_keeps_its_keys_now_that_its_fields_are_typed(retriever):
+    question = "What is the value of India's S-400 contract?"
+    answered = ask(question, retriever).to_dict()["extra"]
+    assert set(answered) == {"features", "threshold"}
+    assert set(answered["features"]) == {"question_type", "expected", "similarity", "support", "slot", "missing"}
+    assert isinstance(answered["features"]["expected"], list) and isinstance(answered["features"]["missing"], list)
+    refused = ask(question, retriever, threshold=1.0).to_dict()  # nothing is good enough: an abstention
+    assert refused["abstained"] and refused["answer"] == "" and refused["short_answer"] is None
+    assert set(refused["extra"]) == {"features", "message", "reason", "rejected", "threshold"}
+    assert refused["extra"]["message"] == NO_ANSWER and refused["extra"]["reason"] == "below the abstention threshold"
+    assert refused["extra"]["rejected"] == {"answer": ask(question, retriever).text, "short_answer": "$5 billion"}
+    json.dumps(refused)
+
+
 @pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 100_000, "?" * 50])
 def test_bad_questions_are_refused_or_abstained(retriever, question):
     try:

@@ -39,6 +39,11 @@ HEAVY = {
 }
 
 
+# The one library import inside a function: the `rag` command loads the library only once a command
+# runs, so `rag --help` answers at once.
+LOADS_THE_LIBRARY = {("cli.py", "rag")}
+
+
 def _modules() -> list[Path]:
     return sorted(RAG.rglob("*.py"))
 
@@ -102,7 +107,8 @@ def test_imports_inside_functions_are_only_of_heavy_libraries(path):
                     inside += [alias.name for alias in sub.names]
                 elif isinstance(sub, ast.ImportFrom):
                     inside.append(sub.module or "")
-    light = [name for name in inside if name.split(".")[0] not in HEAVY]
+    where = str(path.relative_to(RAG))
+    light = [name for name in inside if name.split(".")[0] not in HEAVY and (where, name) not in LOADS_THE_LIBRARY]
     assert light == [], f"import these at the top of {path.relative_to(RAG)}"
 
 
