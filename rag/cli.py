@@ -199,7 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, or a one-line argument error (exit code 2)
         return exit_.code if isinstance(exit_.code, int) else 0
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "faiss", "bm25s", "httpx", "urllib3", "filelock"):
+    for noisy in (
+        "sentence_transformers",
+        "transformers",
+        "faiss",
+        "bm25s",
+        "httpx",
+        "httpx2",
+        "openai",
+        "urllib3",
+        "filelock",
+    ):
         logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.DEBUG)
     install_log_redaction()  # API keys and URL credentials never reach the log (-v logs every request's URL)
     try:

@@ -96,7 +96,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Passes every log record through ``redact`` (httpx logs each request's full URL at -v)."""
+    """Passes every log record through ``redact`` (the HTTP client logs each request's full URL at -v)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
