@@ -76,6 +76,39 @@ def llm_server():
     server.server_close()
 
 
+@pytest.fixture
+def server(llm_server):
+    """The scripted LLM server (``llm_server``) under a shorter name for the LLM tests."""
+    return llm_server
+
+
+@pytest.fixture
+def script(server):
+    """A fresh script for the scripted LLM server: set its ``steps``, read its ``requests``."""
+    from .llm_server import Script
+
+    server.script = Script()
+    return server.script
+
+
+@pytest.fixture
+def config(server):
+    """An LLM configuration pointed at the scripted server, without retries."""
+    from rag.answer.llm.config import LLMConfig
+
+    return LLMConfig(
+        base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="scripted", timeout=5.0, retries=0
+    )
+
+
+@pytest.fixture
+def answerer(config, embedder):
+    """The LLM answerer talking to the scripted server."""
+    from rag.answer.llm.answerer import LLMAnswerer
+
+    return LLMAnswerer(config, embedder)
+
+
 class Hung(Exception):
     """Raised inside a call that ran past its time limit (see ``time_limit``)."""
 

@@ -111,6 +111,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def passage_with(body: dict, phrase: str) -> int:
+    """The id of the passage block in a request that holds ``phrase``: what a model reading it would cite."""
+    user = body["messages"][-1]["content"]
+    for number, text in re.findall(r'<passage id="(\d+)"[^>]*>\n(.*?)\n</passage>', user, re.S):
+        if phrase in text:
+            return int(number)
+    raise AssertionError(f"no passage holds {phrase!r}")
+
+
 def start_server() -> ThreadingHTTPServer:
     """A server on a free loopback port, serving in a daemon thread; ``server.script`` is what it does."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

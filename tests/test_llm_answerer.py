@@ -21,46 +21,14 @@ from rag.answer.pipeline import ask, retrieve, stream_ask
 from rag.errors import RagError
 from rag.records import NO_ANSWER
 
-from .llm_server import Script, Step
+from .llm_server import Step, passage_with
 
 SECRET = "sk-test-Zq81SECRETkey"
 INDIA = "How much was India's S-400 contract worth?"
 
 
-@pytest.fixture
-def server(llm_server):
-    return llm_server
-
-
-@pytest.fixture
-def script(server) -> Script:
-    server.script = Script()
-    return server.script
-
-
-@pytest.fixture
-def config(server) -> LLMConfig:
-    return LLMConfig(
-        base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="scripted", timeout=5.0, retries=0
-    )
-
-
-@pytest.fixture
-def answerer(config, embedder) -> LLMAnswerer:
-    return LLMAnswerer(config, embedder)
-
-
 # ---------------------------------------------------------------------------
 # Helpers: a "model" that cites the passage it read a phrase in
-
-
-def passage_with(body: dict, phrase: str) -> int:
-    """The id of the passage block in the request that holds ``phrase``."""
-    user = body["messages"][-1]["content"]
-    for number, text in re.findall(r'<passage id="(\d+)"[^>]*>\n(.*?)\n</passage>', user, re.S):
-        if phrase in text:
-            return int(number)
-    raise AssertionError(f"no passage holds {phrase!r}")
 
 
 def faithful(body: dict) -> str:

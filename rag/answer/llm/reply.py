@@ -18,6 +18,8 @@ from rag.text import fold_quotes
 _VERBOSE_MARKER = re.compile(r"\[\s*(?:passage|source|doc(?:ument)?|ref(?:erence)?)\s*#?\s*(\d+)\s*\]", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _EMPHASIS = re.compile(r"\*\*|__")
+# What may stand before a marker that opens a line: spaces, a list mark, other markers' places.
+_LINE_OPENING = re.compile(r"\s*(?:[-*•]|\d+[.)])?\s*(?:\*\*|__)?\s*")
 _DECLINE = re.compile(
     r"\b(?:corpus|passages?|articles?|sources?|context|documents?|texts?)\b[^.]*?"
     r"\b(?:not|no|cannot|can't|doesn't|don't)\b[^.]*?"
@@ -40,8 +42,17 @@ def _is_decline(text: str) -> bool:
     return NO_ANSWER.lower().rstrip(".") in folded or bool(_DECLINE.search(folded))
 
 
-def _without_markers(text: str) -> tuple[str, list[tuple[int, tuple[int, ...]]]]:
-    """The text with its [n] markers taken out, and (position in that text, labels) of each marker."""
+def _leads_its_line(text: str, match: re.Match) -> bool:
+    """Whether a marker opens its line ("[2] Beta paid …", "- [2] Beta …"): it then cites what follows it."""
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    line_end = text.find("\n", match.end())
+    rest = MARKER.sub("", text[match.end() : len(text) if line_end < 0 else line_end])
+    return bool(_LINE_OPENING.fullmatch(text[line_start : match.start()])) and any(ch.isalnum() for ch in rest)
+
+
+def _without_markers(text: str) -> tuple[str, list[tuple[int, tuple[int, ...], bool]]]:
+    """The text with its [n] markers taken out, and (position in that text, labels, whether the marker opens
+    its line) of each marker."""
     pieces, marks, position, length = [], [], 0, 0
     for match in MARKER.finditer(text):
         # The space before a marker goes with it: "S-400s [1], and" -> "S-400s, and".
@@ -49,7 +60,7 @@ def _without_markers(text: str) -> tuple[str, list[tuple[int, tuple[int, ...]]]]
         pieces.append(before)
         length += len(before)
         labels = tuple(int(n) for n in re.split(r"\s*[,;]\s*", match.group(1).strip()))
-        marks.append((length, labels))
+        marks.append((length, labels, _leads_its_line(text, match)))
         position = match.end()
     pieces.append(text[position:])
     return "".join(pieces), marks
@@ -60,21 +71,25 @@ def parse_reply(reply: str) -> list[ReplySentence]:
 
     Markers are taken out before the sentence splitter runs (spaCy tends to end a sentence at a
     mid-sentence "[1]"), then each is given to the sentence it stands in or, between two sentences,
-    to the one before. Each line is split on its own: replies are often lists. An uncited sentence
-    saying the passages do not answer is marked ``declined``: it is no claim to check.
+    to the one before; a marker that opens a line ("[2] Beta paid …", as small models write lists)
+    cites the sentence after it. Each line is split on its own: replies are often lists. An uncited
+    sentence saying the passages do not answer is marked ``declined``: it is no claim to check.
 
-    Example: "Turkey bought S-400s [1], and India signed a deal [2]." -> one sentence, labels (1, 2).
+    Example: "Turkey bought S-400s [1], and India signed a deal [2]." -> one sentence, labels (1, 2);
+    "[1] Alpha signed.\n[2] Beta paid." -> "Alpha signed." (1,) and "Beta paid." (2,).
     """
     text = _VERBOSE_MARKER.sub(r"[\1]", reply)
     text = "\n\n".join(line for line in text.splitlines())
     clean, marks = _without_markers(text)
     spans = sentence_spans(clean)
     labels: list[list[int]] = [[] for _ in spans]
-    for position, found in marks:
+    for position, found, leading in marks:
         if not spans:
             break
-        # The last sentence that starts at or before the marker (the first one for a marker before any text).
-        owner = max([i for i, (start, _) in enumerate(spans) if start <= position] or [0])
+        if leading:  # the first sentence that ends after the marker (a list mark before it may start it)
+            owner = min([i for i, (_, end) in enumerate(spans) if end > position] or [len(spans) - 1])
+        else:  # the last sentence that starts at or before it (the first one for a marker before any text)
+            owner = max([i for i, (start, _) in enumerate(spans) if start <= position] or [0])
         labels[owner] += found
     result: list[ReplySentence] = []
     for (start, end), cited in zip(spans, labels):
