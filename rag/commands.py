@@ -139,8 +139,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(
             f"[{n}] {citation.doc_id} [{citation.start}:{citation.end}] “{citation.text}” (passage {citation.passage_rank})"
         )
+    _print_reattributed(answer)
     _print_removed(answer)
     return 0
+
+
+def _print_reattributed(answer: Answer) -> None:
+    """The LLM's sentences kept with another passage than the one the model cited."""
+    if answer.reattributed:
+        print("\nCitations corrected (passage numbers as the model saw them):")
+    for change in answer.reattributed:
+        print(f"  ✓ {change.text} ({change.describe()})")
 
 
 def _print_removed(answer: Answer) -> None:

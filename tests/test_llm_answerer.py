@@ -86,7 +86,7 @@ def test_citation_to_a_passage_that_does_not_exist_is_removed(script, answerer, 
     script.steps = [
         Step(
             "reply",
-            lambda body: faithful(body).split(". ")[0] + ". India signed a $5 billion contract for the S-400 [9].",
+            lambda body: faithful(body).split(". ")[0] + ". India signed a $7 billion contract for the S-400 [9].",
         )
     ]
     answer = answerer.answer(INDIA, passages, seed_index)
@@ -95,10 +95,11 @@ def test_citation_to_a_passage_that_does_not_exist_is_removed(script, answerer, 
     assert len(removed) == 1 and removed[0].cited == (9,)
     assert removed[0].verdict == "unsupported"
     assert any("[9] is out of range" in r for r in removed[0].reasons)
+    assert "no other retrieved passage supports it" in removed[0].reasons
 
 
 def test_only_bad_citations_means_abstention(script, answerer, retriever):
-    script.steps = [Step("reply", "India signed a $5 billion contract for the S-400 [9].")]
+    script.steps = [Step("reply", "India signed a $7 billion contract for the S-400 [9].")]
     answer = ask(INDIA, retriever, answerer, k=5)
     assert answer.abstained and answer.sentences == ()
     assert answer.abstention.reason == "no sentence of the model's reply is supported by the passages it cites"
@@ -527,7 +528,7 @@ def test_stream_shows_a_sentence_before_the_reply_ends(script, answerer, retriev
 
 
 def test_stream_ask_applies_abstention_and_handles_a_server_that_does_not_stream(script, answerer, retriever):
-    script.steps = [Step("json-only", "India signed a $5 billion contract for the S-400 [9].")]
+    script.steps = [Step("json-only", "India signed a $7 billion contract for the S-400 [9].")]
     events = list(stream_ask(INDIA, retriever, answerer, k=5))
     assert events[0]["type"] == "passages" and len(events[0]["passages"]) == 5
     assert events[-1]["type"] == "answer"

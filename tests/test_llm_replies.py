@@ -5,10 +5,12 @@ do not answer the question, replies made only of markers.
 
 from __future__ import annotations
 
+import json
 import re
 
-from rag.answer.llm.reply import parse_reply
+from rag.answer.llm.reply import missing_names, parse_reply
 from rag.answer.pipeline import ask, retrieve
+from rag.records import Answer, AnswerSentence, Reattribution
 
 from .llm_server import Step
 from .test_llm_answerer import INDIA, assert_citations_valid, faithful
@@ -41,10 +43,104 @@ def test_a_reply_with_markers_leading_each_line_keeps_both_sentences(script, ans
         "India signed a $5 billion contract for the S-400 and expects its first shipment next year.",
         "China already has S-400 surface-to-air missiles.",
     ]
-    assert answer.removed == ()
+    assert answer.removed == () and answer.reattributed == ()
     assert_citations_valid(answer, seed_index)
     passages = retrieve(INDIA, retriever, 5)
     assert [s.citations[0].passage_rank for s in answer.sentences] == [
         next(p.rank for p in passages if "$5 billion contract" in p.text),
         next(p.rank for p in passages if "China already has S-400" in p.text),
     ]
+
+
+# ---------------------------------------------------------------------------
+# Defect 2: a true sentence citing the wrong passage is re-attributed, and the change is shown
+
+KOFMAN = "Who is Michael Kofman?"
+KOFMAN_SENTENCE = "Kofman is a security analyst who focuses on Russia."
+
+
+def passage_ids(body: dict) -> dict[int, str]:
+    """The passage blocks of a request: id -> text."""
+    user = body["messages"][-1]["content"]
+    return {int(n): text for n, text in re.findall(r'<passage id="(\d+)"[^>]*>\n(.*?)\n</passage>', user, re.S)}
+
+
+def cites_a_passage_without(phrase: str, sentence: str):
+    """A "model" that writes ``sentence`` citing the first passage that does not hold ``phrase``."""
+
+    def reply(body: dict) -> str:
+        wrong = min(n for n, text in passage_ids(body).items() if phrase not in text)
+        return f"{sentence.rstrip('.')} [{wrong}]."
+
+    return reply
+
+
+def test_a_true_sentence_citing_the_wrong_passage_is_reattributed(script, answerer, retriever, seed_index):
+    passages = retrieve(KOFMAN, retriever, 5)
+    holder = next(p.rank for p in passages if "Michael Kofman, a security analyst" in p.text)
+    wrong = min(p.rank for p in passages if "Kofman" not in p.text)
+    script.steps = [Step("reply", cites_a_passage_without("Kofman", KOFMAN_SENTENCE))]
+    answer = answerer.answer(KOFMAN, passages, seed_index)
+    assert answer.text == KOFMAN_SENTENCE and answer.removed == ()
+    assert [c.passage_rank for c in answer.sentences[0].citations] == [holder]
+    assert_citations_valid(answer, seed_index)
+    (change,) = answer.reattributed
+    assert (change.text, change.cited, change.supported_by) == (KOFMAN_SENTENCE, (wrong,), (holder,))
+    assert change.describe() == f"cited [{wrong}], supported by [{holder}]"
+    assert answer.to_dict()["extra"]["reattributed"] == [
+        {"text": KOFMAN_SENTENCE, "cited": [wrong], "supported_by": [holder]}
+    ]
+
+
+def test_names_the_entity_tagger_misses_must_be_in_the_cited_text():
+    analysts = "Thus, some analysts contend that Erdogan may be seeking to strengthen ties with Russia."
+    assert missing_names(KOFMAN_SENTENCE, [analysts]) == ["Kofman"]
+    assert missing_names(KOFMAN_SENTENCE, ["says Michael Kofman, a security analyst"]) == []
+    # Names spaCy tags are the checker's business; an untagged one may be written as in the text or as a stem.
+    assert missing_names("Lamrani works at Stratfor.", ["says Omar Lamrani, a senior military analyst"]) == []
+    assert missing_names("Lamrani works at Stratfor.", ["says Omar Lamranis"]) == []
+    assert missing_names("Lamrani works at Stratfor.", ["says Kofman"]) == ["Lamrani"]
+
+
+def test_a_citation_out_of_range_is_corrected_too_and_unsupported_claims_stay_removed(
+    script, answerer, retriever, seed_index
+):
+    passages = retrieve(KOFMAN, retriever, 5)
+    script.steps = [Step("reply", f"{KOFMAN_SENTENCE[:-1]} [9]. Kofman was born in Sochi in 1961 [1].")]
+    answer = answerer.answer(KOFMAN, passages, seed_index)
+    assert answer.text == KOFMAN_SENTENCE
+    assert [(r.cited, r.text) for r in answer.reattributed] == [((9,), KOFMAN_SENTENCE)]
+    (removed,) = answer.removed
+    assert removed.text == "Kofman was born in Sochi in 1961." and removed.verdict != "supported"
+    assert "no other retrieved passage supports it" in removed.reasons
+
+
+def test_reattributions_are_shown_by_the_cli_and_the_app(script, server, seed_settings, seed_index, capsys):
+    from rag.app.views import answer_html, streaming_html
+    from rag.cli import main
+
+    options = ["--index", str(seed_settings.index_dir), "--no-rebuild", "--answerer", "llm"]
+    options += ["--llm-url", f"http://127.0.0.1:{server.server_address[1]}/v1", "--llm-model", "scripted"]
+    script.steps = [Step("reply", cites_a_passage_without("Kofman", KOFMAN_SENTENCE)) for _ in range(2)]
+    assert main(["ask", KOFMAN, *options]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"Citations corrected \(passage numbers as the model saw them\):\n"
+        r"  ✓ Kofman is a security analyst who focuses on Russia\. \(cited \[\d\], supported by \[\d\]\)",
+        out,
+    ), out
+    assert main(["ask", KOFMAN, *options, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    (change,) = record["extra"]["reattributed"]
+    assert change["cited"] != change["supported_by"] == [record["sentences"][0]["citations"][0]["passage_rank"]]
+    answer = Answer(
+        KOFMAN,
+        (AnswerSentence(KOFMAN_SENTENCE, ()),),
+        (),
+        answerer="llm",
+        reattributed=(Reattribution(KOFMAN_SENTENCE, (2,), (4,)),),
+    )
+    html = answer_html(answer, seed_index.documents)
+    assert "cited [2], supported by [4]" in html and html.count('class="rag-reattributed"') == 1
+    event = {"kept": True, "sentence": answer.sentences[0], "reattributed": answer.reattributed[0]}
+    assert "cited [2], supported by [4]" in streaming_html([event])

@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from rag.records import Answer, CheckReport, Citation, Document, Evidence, Passage, RemovedSentence, SentenceVerdict
+from rag.records import (
+    Answer,
+    CheckReport,
+    Citation,
+    Document,
+    Evidence,
+    Passage,
+    Reattribution,
+    RemovedSentence,
+    SentenceVerdict,
+)
 
 CONTEXT_CHARS = 200  # article text shown around a check's evidence span
 VERDICT_LABELS = {
@@ -133,18 +143,31 @@ def removed_html(removed: Sequence[RemovedSentence]) -> str:
     )
 
 
+def reattributed_html(changes: Sequence[Reattribution]) -> str:
+    """The "Citations corrected" panel: sentences kept with another passage than the model cited."""
+    if not changes:
+        return ""
+    items = "".join(f'<li>{escape(c.text)} <span class="rag-score">{escape(c.describe())}</span></li>' for c in changes)
+    return (
+        f'<details class="rag-reattributed" open><summary>Citations corrected: {len(changes)} sentence(s) '
+        f"supported by another passage than the one the model cited</summary><ul>{items}</ul></details>"
+    )
+
+
 def streaming_html(events: Sequence[Mapping[str, Any]]) -> str:
     """The answer while a streaming answerer writes it: the sentences verified so far with their [n], and
     those removed so far."""
     kept = [e["sentence"] for e in events if e.get("kept") and e.get("sentence") is not None]
     removed = [e["removed"] for e in events if e.get("removed") is not None]
+    changes = [e["reattributed"] for e in events if e.get("kept") and e.get("reattributed") is not None]
     sentences = " ".join(
         f'{escape(s.text)}<span class="rag-cite">{"".join(f"[{c.passage_rank}]" for c in s.citations)}</span>'
         for s in kept
     )
     return (
         f'<div class="rag-answer"><p class="rag-sentences">{sentences}</p><div class="rag-meta">the model is '
-        f"writing; each sentence appears once the citation checker supports it…</div>{removed_html(removed)}</div>"
+        f"writing; each sentence appears once the citation checker supports it…</div>"
+        f"{reattributed_html(changes)}{removed_html(removed)}</div>"
     )
 
 
@@ -183,7 +206,8 @@ def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: floa
         citation_card(n, c, by_rank.get(c.passage_rank or -1), documents) for n, c in enumerate(citations, start=1)
     )
     return (
-        f'<div class="rag-answer">{short}<p class="rag-sentences">{" ".join(sentences)}</p>{meta}{removed_html(answer.removed)}'
+        f'<div class="rag-answer">{short}<p class="rag-sentences">{" ".join(sentences)}</p>{meta}'
+        f"{reattributed_html(answer.reattributed)}{removed_html(answer.removed)}"
         f"<h3>Citations</h3>{cards}"
         f"<h3>Retrieved passages</h3>{passage_list(answer.passages, documents, citations)}</div>"
     )

@@ -92,6 +92,27 @@ class RemovedSentence:
         return {"text": self.text, "verdict": self.verdict, "reasons": list(self.reasons), "cited": list(self.cited)}
 
 
+def _labels(labels: tuple[int, ...]) -> str:
+    return "".join(f"[{n}]" for n in labels)
+
+
+@dataclass(frozen=True)
+class Reattribution:
+    """A sentence of a generated reply kept with other citations than the model gave: the passages it cited
+    do not support it, another retrieved passage does."""
+
+    text: str
+    cited: tuple[int, ...]  # the [n] labels the model wrote
+    supported_by: tuple[int, ...]  # the passages that support the sentence, now its citations
+
+    def describe(self) -> str:
+        """ "cited [2], supported by [4]" """
+        return f"cited {_labels(self.cited)}, supported by {_labels(self.supported_by)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "cited": list(self.cited), "supported_by": list(self.supported_by)}
+
+
 @dataclass(frozen=True)
 class Generation:
     """How a generative answerer wrote its answer: the server and model (never the key) and the raw reply."""
@@ -112,7 +133,7 @@ class Answer:
 
     ``score`` is the answerer's confidence, compared with the calibrated ``threshold`` by
     ``rag.answer.pipeline``; answerer-specific detail lives in ``features`` (extractive) or
-    ``generation``, ``verdicts`` and ``removed`` (generative, checked sentence by sentence).
+    ``generation``, ``verdicts``, ``removed`` and ``reattributed`` (generative, checked sentence by sentence).
     """
 
     question: str
@@ -127,6 +148,7 @@ class Answer:
     generation: Generation | None = None
     verdicts: tuple[ReplyVerdict, ...] = ()
     removed: tuple[RemovedSentence, ...] = ()
+    reattributed: tuple[Reattribution, ...] = ()
 
     @property
     def abstained(self) -> bool:
@@ -166,6 +188,7 @@ class Answer:
                     verdicts=[v.to_dict() for v in self.verdicts],
                 )
             extra["removed"] = [r.to_dict() for r in self.removed]
+            extra["reattributed"] = [r.to_dict() for r in self.reattributed]
         if self.abstention is not None:
             extra.update(message=self.abstention.message, reason=self.abstention.reason)
             if self.abstention.rejected is not None:

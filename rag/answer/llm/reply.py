@@ -1,7 +1,7 @@
 """Reading the model's reply: its sentences, the [n] passages each cites, and whether it declines.
 
-Also ``missing_codes``: model and product designators ("S-400", "F-35") of a sentence that the text it
-cites does not hold, which the citation checker would read as names it may not know.
+Also ``missing_codes`` and ``missing_names``: designators ("S-400", "F-35") and proper names the citation
+checker's entity tagger does not see ("Kofman is …") of a sentence that the text it cites does not hold.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.check.claims import NameIndex, name_found
 from rag.check.formats import MARKER
-from rag.ingest.sentences import sentence_spans
+from rag.ingest.sentences import nlp, sentence_spans
 from rag.records import NO_ANSWER
-from rag.text import fold_quotes
+from rag.text import fold_name, fold_quotes, words_match
 
 # "[Passage 2]", "[source 2]", "[doc 2]" mean "[2]".
 _VERBOSE_MARKER = re.compile(r"\[\s*(?:passage|source|doc(?:ument)?|ref(?:erence)?)\s*#?\s*(\d+)\s*\]", re.I)
@@ -141,3 +142,29 @@ def missing_codes(claim: str, cited: list[str]) -> list[str]:
     have = {_code_key(m) for text in cited for m in _CODE.findall(text) if any(ch.isdigit() for ch in m)}
     wanted = [m for m in _CODE.findall(claim) if any(ch.isdigit() for ch in m)]
     return [m for m in dict.fromkeys(wanted) if _code_key(m) not in have]
+
+
+def missing_names(claim: str, cited: list[str]) -> list[str]:
+    """Proper nouns of the claim outside any tagged entity (the checker already checks those) that none of
+    the cited texts names, allowing the spellings names take ("Turkish" ~ "Turkey", "US" ~ "United States").
+
+    Example: missing_names("Kofman is a security analyst.", ["Some analysts contend …"]) -> ["Kofman"]
+    """
+    nouns = [
+        t.text
+        for t in nlp()(claim)
+        # Designators with digits are missing_codes' business.
+        if t.pos_ == "PROPN" and not t.ent_type_ and t.text[:1].isupper() and not any(c.isdigit() for c in t.text)
+    ]
+    if not nouns:
+        return []
+    indexes = [NameIndex.of(text) for text in cited]
+
+    def named(noun: str) -> bool:
+        folded = fold_name(noun)
+        return any(
+            name_found(noun, "GPE", index) or any(words_match(folded, word) for word in index.vocabulary)
+            for index in indexes
+        )
+
+    return [noun for noun in dict.fromkeys(nouns) if not named(noun)]
