@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from rag.answer.llm.reply import missing_names, parse_reply
 from rag.answer.pipeline import ask, retrieve
-from rag.records import Answer, AnswerSentence, Reattribution
+from rag.records import NO_ANSWER, Answer, AnswerSentence, Reattribution
 
 from .llm_server import Step
 from .test_llm_answerer import INDIA, assert_citations_valid, faithful
@@ -144,3 +146,59 @@ def test_reattributions_are_shown_by_the_cli_and_the_app(script, server, seed_se
     assert "cited [2], supported by [4]" in html and html.count('class="rag-reattributed"') == 1
     event = {"kept": True, "sentence": answer.sentences[0], "reattributed": answer.reattributed[0]}
     assert "cited [2], supported by [4]" in streaming_html([event])
+
+
+# ---------------------------------------------------------------------------
+# Defect 3: a reply that declines is an abstention, even when it also dumps passages
+
+
+def dump(body: dict) -> str:
+    """What a small model adds to a decline: the passages it read, restated and cited."""
+    return faithful(body)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        lambda body: f"{NO_ANSWER} However, the passages say this. {dump(body)}",
+        lambda body: f"{dump(body)}\n\n{NO_ANSWER}",
+        lambda body: f"The passages do not answer the question. {dump(body)}",
+    ],
+    ids=["decline first", "decline last", "decline in other words"],
+)
+def test_a_reply_that_declines_is_an_abstention_even_with_a_passage_dump(script, answerer, retriever, reply):
+    script.steps = [Step("reply", reply)]
+    answer = ask(INDIA, retriever, answerer, k=5)
+    assert answer.abstained and answer.sentences == () and answer.generation.declined is True
+    assert answer.abstention.reason == "the model said the passages do not answer the question"
+    # What it dumped was supported, and is recorded as the rejected answer, not shown.
+    assert "India signed a $5 billion contract" in answer.abstention.rejected.answer
+    assert answer.to_dict()["extra"]["rejected"]["answer"] == answer.abstention.rejected.answer
+
+
+def test_a_caveat_after_an_answer_is_not_a_decline(script, answerer, retriever):
+    script.steps = [Step("reply", lambda body: f"{faithful(body)} The passages do not say when it was signed.")]
+    answer = ask(INDIA, retriever, answerer, k=5)
+    assert not answer.abstained and answer.generation.declined is False
+    assert answer.text.startswith("India signed a $5 billion contract")
+    assert [v.verdict for v in answer.verdicts][-1] == "declined" and answer.removed == ()
+
+
+def test_a_stream_shows_nothing_after_the_reply_declines(script, answerer, retriever, seed_index):
+    passages = retrieve(INDIA, retriever, 5)
+    script.steps = [Step("reply", lambda body: f"{NO_ANSWER} {dump(body)}")]
+    events = list(answerer.stream(INDIA, passages, seed_index))
+    assert [e["type"] for e in events] == ["sentence"] * 3 + ["answer"]
+    assert events[0]["verdict"] == "declined" and not any(e["kept"] for e in events[:3])
+    assert events[-1]["answer"].abstained
+
+
+# ---------------------------------------------------------------------------
+# Defect 6 (in part): a reply made only of markers is not "empty"
+
+
+def test_a_reply_of_markers_only_says_so(script, answerer, retriever):
+    script.steps = [Step("reply", "[1][2]"), Step("reply", "")]
+    answer = ask(INDIA, retriever, answerer, k=5)
+    assert answer.abstained and answer.abstention.reason == "the model's reply held only citation markers, no sentence"
+    assert ask(INDIA, retriever, answerer, k=5).abstention.reason == "the model's reply was empty"

@@ -75,8 +75,11 @@ def load_threshold(answerer: str = "extractive", path: Path = ABSTENTION_FILE) -
 
 def abstain(answer: Answer, threshold: float | None = None, reason: str = BELOW_THRESHOLD) -> Answer:
     """The answer turned into an abstention: no sentences, the closest passages kept, the rejected answer
-    recorded."""
-    rejected = RejectedAnswer(answer.text, answer.short_answer) if answer.sentences else None
+    recorded (the answerer's own record of it when it abstained itself)."""
+    if answer.sentences:
+        rejected: RejectedAnswer | None = RejectedAnswer(answer.text, answer.short_answer)
+    else:
+        rejected = answer.abstention.rejected if answer.abstention is not None else None
     return replace(
         answer,
         sentences=(),

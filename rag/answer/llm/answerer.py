@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 from rag.answer.llm.client import ChatClient
 from rag.answer.llm.config import LLMConfig
 from rag.answer.llm.prompt import build_messages
-from rag.answer.llm.reply import ReplySentence, complete_sentences, parse_reply
+from rag.answer.llm.reply import ReplySentence, complete_sentences, parse_reply, reply_declines
 from rag.answer.llm.verification import KEEP_VERDICTS, Checked, SentenceVerifier
-from rag.records import Abstention, Answer, AnswerSentence, Generation, Passage, ReplyVerdict
+from rag.check.formats import MARKER
+from rag.records import Abstention, Answer, AnswerSentence, Generation, Passage, RejectedAnswer, ReplyVerdict
 
 if TYPE_CHECKING:
     from rag.check.checker import CitationChecker
@@ -101,6 +102,14 @@ class LLMAnswerer:
             yield {"type": "answer", "answer": self._abstained(question, passages, "no passage to answer from")}
             return
         cache: dict[ReplySentence, Checked] = {}
+        seen: list[ReplySentence] = []
+
+        def event(sentence: ReplySentence, position: int) -> dict[str, Any]:
+            seen.append(sentence)
+            shown = self._checked(sentence, passages, index, cache).event(position)
+            # Once the reply declines, what follows is a passage dump, not an answer: nothing more is shown.
+            return {**shown, "kept": False, "sentence": None} if reply_declines(seen) else shown
+
         buffer, emitted, pending = "", 0, False
         for piece in self.client.stream(build_messages(question, passages, index)):
             buffer += piece
@@ -113,11 +122,11 @@ class LLMAnswerer:
                 # The sentence now being written may have ended within this same piece.
                 pending = bool(_SENTENCE_END.search(piece))
             for sentence in done[emitted:]:
-                yield self._checked(sentence, passages, index, cache).event(emitted)
+                yield event(sentence, emitted)
                 emitted += 1
         for position, sentence in enumerate(parse_reply(buffer)):
             if position >= emitted:  # the last sentence, or one the splitter saw differently at the end
-                yield self._checked(sentence, passages, index, cache).event(position)
+                yield event(sentence, position)
         yield {"type": "answer", "answer": self._finish(question, passages, index, buffer, cache)}
 
     def _checked(
@@ -130,32 +139,32 @@ class LLMAnswerer:
     def _finish(
         self, question: str, passages: list[Passage], index: Index, reply: str, cache: dict[ReplySentence, Checked]
     ) -> Answer:
-        """The Answer for a whole reply: kept sentences, removed ones listed, abstention when none is kept."""
-        checked = [self._checked(sentence, passages, index, cache) for sentence in parse_reply(reply)]
+        """The Answer for a whole reply: kept sentences, removed ones listed; an abstention when none is kept
+        or the reply declines (what it also said is recorded as the rejected answer)."""
+        sentences = parse_reply(reply)
+        checked = [self._checked(sentence, passages, index, cache) for sentence in sentences]
         kept = [c for c in checked if c.kept]
-        declined = any(c.verdict == "declined" for c in checked)
+        declined = reply_declines(sentences)
         removed = tuple(c.removed() for c in checked if not c.kept and c.verdict != "declined")
         answer = Answer(
             question,
-            (),
+            tuple(AnswerSentence(c.source.text, c.citations) for c in kept),
             tuple(passages),
-            score=0.0,
+            score=round(sum(c.score for c in kept) / len(kept), 4) if kept else 0.0,
             answerer=self.name,
             removed=removed,
             reattributed=tuple(r for c in kept if (r := c.reattribution()) is not None),
             generation=self._generation(reply, declined),
             verdicts=tuple(ReplyVerdict(c.source.text, c.verdict, round(c.score, 4)) for c in checked),
         )
-        if not kept:
-            if declined and not removed:
-                reason = "the model said the passages do not answer the question"
-            elif not checked:
-                reason = "the model's reply was empty"
-            else:
-                reason = "no sentence of the model's reply is supported by the passages it cites"
-            return replace(answer, abstention=Abstention(reason))
-        score = round(sum(c.score for c in kept) / len(kept), 4)
-        return replace(answer, sentences=tuple(AnswerSentence(c.source.text, c.citations) for c in kept), score=score)
+        if declined:
+            reason = "the model said the passages do not answer the question"
+        elif not kept:
+            reason = _nothing_kept(reply, checked)
+        else:
+            return answer
+        rejected = RejectedAnswer(answer.text, answer.short_answer) if kept else None
+        return replace(answer, sentences=(), abstention=Abstention(reason, rejected=rejected))
 
     def _generation(self, reply: str | None, declined: bool = False) -> Generation:
         endpoint = self.config.public()
@@ -170,3 +179,12 @@ class LLMAnswerer:
             generation=self._generation(None),
             abstention=Abstention(reason),
         )
+
+
+def _nothing_kept(reply: str, checked: list[Checked]) -> str:
+    """Why nothing of a reply that does not decline is shown."""
+    if checked:
+        return "no sentence of the model's reply is supported by the passages it cites"
+    if MARKER.search(reply):
+        return "the model's reply held only citation markers, no sentence"
+    return "the model's reply was empty" if not reply.strip() else "the model's reply held no sentence"

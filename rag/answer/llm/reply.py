@@ -29,6 +29,10 @@ _DECLINE = re.compile(
 )
 
 
+# A decline of the whole question ("… do not answer …", the decline sentence itself), not of one detail.
+_WHOLE_DECLINE = re.compile(r"\b(?:not|cannot|can't|doesn't|don't|no)\b[^.]*?\banswer", re.I)
+
+
 @dataclass(frozen=True)
 class ReplySentence:
     """One sentence of the model's reply: its text without markers, the [n] it cites, and whether it declines."""
@@ -38,9 +42,12 @@ class ReplySentence:
     declined: bool = False
 
 
+def _says_no_answer(text: str) -> bool:
+    return NO_ANSWER.lower().rstrip(".") in " ".join(fold_quotes(text.lower()).split())
+
+
 def _is_decline(text: str) -> bool:
-    folded = " ".join(fold_quotes(text.lower()).split())
-    return NO_ANSWER.lower().rstrip(".") in folded or bool(_DECLINE.search(folded))
+    return _says_no_answer(text) or bool(_DECLINE.search(" ".join(fold_quotes(text.lower()).split())))
 
 
 def _leads_its_line(text: str, match: re.Match) -> bool:
@@ -49,6 +56,16 @@ def _leads_its_line(text: str, match: re.Match) -> bool:
     line_end = text.find("\n", match.end())
     rest = MARKER.sub("", text[match.end() : len(text) if line_end < 0 else line_end])
     return bool(_LINE_OPENING.fullmatch(text[line_start : match.start()])) and any(ch.isalnum() for ch in rest)
+
+
+def reply_declines(sentences: list[ReplySentence]) -> bool:
+    """Whether a reply says the passages do not answer: it opens with a decline, or one of its sentences
+    declines the whole question ("The corpus does not answer this question.", "… do not answer …"). Then
+    whatever else it says (small models often restate the passages) is no answer.
+
+    A decline of one detail after an answer ("The passages do not say when it was signed.") is a caveat.
+    """
+    return any(s.declined and (i == 0 or bool(_WHOLE_DECLINE.search(s.text))) for i, s in enumerate(sentences))
 
 
 def _without_markers(text: str) -> tuple[str, list[tuple[int, tuple[int, ...], bool]]]:
@@ -104,7 +121,9 @@ def parse_reply(reply: str) -> list[ReplySentence]:
         unique = tuple(dict.fromkeys(cited))
         if not unique and sentence.endswith(":"):
             continue  # a lead-in ("Here is what the passages say:"), not a claim
-        result.append(ReplySentence(sentence, unique, declined=not unique and _is_decline(sentence)))
+        # The decline sentence itself declines even with a marker after it; other wording only uncited.
+        declined = _is_decline(sentence) and (not unique or _says_no_answer(sentence))
+        result.append(ReplySentence(sentence, unique, declined=declined))
     return result
 
 
