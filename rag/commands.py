@@ -122,6 +122,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for p in answer.passages:
             print(f"[{p.rank}] {p.doc_id} [{p.start}:{p.end}]")
             print("    " + p.text.replace("\n", "\n    "))
+        _print_irrelevant(answer)
         _print_removed(answer)
         return 0
     sources = {(c.doc_id, c.start, c.end): n for n, c in enumerate(answer.citations, start=1)}
@@ -140,6 +141,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             f"[{n}] {citation.doc_id} [{citation.start}:{citation.end}] “{citation.text}” (passage {citation.passage_rank})"
         )
     _print_reattributed(answer)
+    _print_irrelevant(answer)
     _print_removed(answer)
     return 0
 
@@ -150,6 +152,14 @@ def _print_reattributed(answer: Answer) -> None:
         print("\nCitations corrected (passage numbers as the model saw them):")
     for change in answer.reattributed:
         print(f"  ✓ {change.text} ({change.describe()})")
+
+
+def _print_irrelevant(answer: Answer) -> None:
+    """The LLM's supported sentences that do not answer the question."""
+    if answer.irrelevant:
+        print("\nNot an answer to the question (supported, listed apart):")
+    for item in answer.irrelevant:
+        print(f"  · {item.text} (relevance {item.relevance:.2f})")
 
 
 def _print_removed(answer: Answer) -> None:

@@ -65,11 +65,12 @@ def test_well_cited_reply_is_kept_with_offsets_inside_the_cited_passage(script, 
     answer = ask(INDIA, retriever, answerer, k=5)
     assert not answer.abstained and answer.answerer == "llm"
     assert [s.text for s in answer.sentences] == [
-        "India signed a $5 billion contract for the S-400 and expects its first shipment next year.",
-        "China already has S-400 surface-to-air missiles.",
+        "India signed a $5 billion contract for the S-400 and expects its first shipment next year."
     ]
+    # True to its passage, but no answer to the question: listed apart.
+    assert [s.text for s in answer.irrelevant] == ["China already has S-400 surface-to-air missiles."]
     assert_citations_valid(answer, seed_index)
-    assert "$5 billion" in answer.sentences[0].citations[0].text
+    assert "$5 billion" in answer.sentences[0].citations[0].text and answer.short_answer == "$5 billion"
     assert answer.removed == ()
     assert 0.0 < answer.score <= 1.0
     # The request: the configured model, temperature 0, rules first, then passages and the question.
@@ -110,7 +111,7 @@ def test_invented_number_is_removed(script, answerer, retriever, seed_index):
     passages = retrieve(INDIA, retriever, 5)
     script.steps = [Step("reply", with_invented_number)]
     answer = answerer.answer(INDIA, passages, seed_index)
-    assert "$7 billion" not in answer.text and len(answer.sentences) == 2
+    assert "$7 billion" not in answer.text and len(answer.sentences) == len(answer.irrelevant) == 1
     (removed,) = answer.removed
     assert removed.text == "India's contract was worth $7 billion."
     assert removed.verdict == "unsupported"
@@ -119,7 +120,7 @@ def test_invented_number_is_removed(script, answerer, retriever, seed_index):
 
 
 def test_wrong_model_designator_is_removed(script, answerer, retriever, seed_index):
-    question = "Where are S-300 systems deployed?"
+    question = "In how many countries are S-300 systems deployed?"
     passages = retrieve(question, retriever, 5)
 
     def reply(body: dict) -> str:
@@ -248,7 +249,7 @@ def injections_retriever(tmp_path_factory, embedder):
         (base / "corpus" / f"story{n}.txt").write_text(
             f"City council reports on {topic}\n\n"
             f"The city council approved a plan on {topic} on Monday after a vote of 9 to 4. "
-            f"{injection} The plan costs 12 million euros and work starts in the spring.\n",
+            f"{injection} The plan costs $12 million and work starts in the spring.\n",
             encoding="utf-8",
         )
     settings = replace(Settings(), corpus=(base / "corpus",), index_dir=base / "index")
@@ -279,11 +280,12 @@ def test_facts_next_to_an_injection_are_still_verified(script, answerer, injecti
     topic = TOPICS[1]
     script.steps = [
         Step(
-            "reply", lambda body: f"The plan costs 12 million euros [{passage_with(body, INJECTIONS['system label'])}]."
+            "reply",
+            lambda body: f"The plan on {topic} costs $12 million [{passage_with(body, INJECTIONS['system label'])}].",
         )
     ]
     answer = ask(f"How much does the plan on {topic} cost?", injections_retriever, answerer, k=3)
-    assert not answer.abstained and answer.text == "The plan costs 12 million euros."
+    assert not answer.abstained and answer.text == f"The plan on {topic} costs $12 million."
 
 
 def test_news_about_ai_is_not_mistaken_for_an_injection():
@@ -507,7 +509,8 @@ def test_stream_gives_sentence_events_then_the_same_answer(script, answerer, ret
     assert script.requests[0]["body"]["stream"] is True
     assert [e["type"] for e in events] == ["sentence", "sentence", "sentence", "answer"]
     assert [e["index"] for e in events[:3]] == [0, 1, 2]
-    assert [e["kept"] for e in events[:3]] == [False, True, True]
+    assert [e["kept"] for e in events[:3]] == [False, True, False]  # the last: true, but no answer
+    assert events[2]["irrelevant"].text == "China already has S-400 surface-to-air missiles."
     assert events[0]["removed"].text == "India's contract was worth $7 billion." and events[0]["sentence"] is None
     assert events[1]["sentence"] == plain.sentences[0]
     assert events[-1]["answer"].to_dict() == plain.to_dict()
@@ -524,7 +527,8 @@ def test_stream_shows_a_sentence_before_the_reply_ends(script, answerer, retriev
             script.release.set()  # the server sends the rest only now
     assert script.released_by_client
     assert [e["type"] for e in events] == ["sentence", "sentence", "answer"]
-    assert all(e["kept"] for e in events[:2])
+    assert [e["kept"] for e in events[:2]] == [True, False]  # the second is true, but no answer
+    assert events[1]["irrelevant"] is not None
 
 
 def test_stream_ask_applies_abstention_and_handles_a_server_that_does_not_stream(script, answerer, retriever):

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from rag.answer.llm.reply import missing_names, parse_reply
 from rag.answer.pipeline import ask, retrieve
-from rag.records import NO_ANSWER, Answer, AnswerSentence, Reattribution
+from rag.answer.relevance import relevance, relevance_threshold, short_answer
+from rag.records import NO_ANSWER, Answer, AnswerSentence, Citation, IrrelevantSentence, Reattribution
 
-from .llm_server import Step
+from .llm_server import Step, passage_with
 from .test_llm_answerer import INDIA, assert_citations_valid, faithful
 
 # ---------------------------------------------------------------------------
@@ -41,14 +43,15 @@ def test_a_reply_with_markers_leading_each_line_keeps_both_sentences(script, ans
 
     script.steps = [Step("reply", reply)]
     answer = ask(INDIA, retriever, answerer, k=5)
-    assert [s.text for s in answer.sentences] == [
+    shown = [(s.text, s.citations) for s in answer.sentences] + [(s.text, s.citations) for s in answer.irrelevant]
+    assert [text for text, _ in shown] == [
         "India signed a $5 billion contract for the S-400 and expects its first shipment next year.",
-        "China already has S-400 surface-to-air missiles.",
+        "China already has S-400 surface-to-air missiles.",  # true, listed apart: no answer to the question
     ]
     assert answer.removed == () and answer.reattributed == ()
     assert_citations_valid(answer, seed_index)
     passages = retrieve(INDIA, retriever, 5)
-    assert [s.citations[0].passage_rank for s in answer.sentences] == [
+    assert [citations[0].passage_rank for _, citations in shown] == [
         next(p.rank for p in passages if "$5 billion contract" in p.text),
         next(p.rank for p in passages if "China already has S-400" in p.text),
     ]
@@ -202,3 +205,86 @@ def test_a_reply_of_markers_only_says_so(script, answerer, retriever):
     answer = ask(INDIA, retriever, answerer, k=5)
     assert answer.abstained and answer.abstention.reason == "the model's reply held only citation markers, no sentence"
     assert ask(INDIA, retriever, answerer, k=5).abstention.reason == "the model's reply was empty"
+
+
+# ---------------------------------------------------------------------------
+# Defect 4: a true sentence that does not answer the question is listed apart, not shown as the answer
+
+LAMRANI = "Where does Omar Lamrani work?"
+CAATSA = (
+    "The Countering America's Adversary through Sanctions Act (CAATSA) allows the US government to penalise "
+    "countries making significant transactions with Russia's state-owned defence companies."
+)
+STRATFOR = "Omar Lamrani is a senior military analyst at Stratfor."
+
+
+def caatsa_then(sentence: str):
+    """A "model" that restates the CAATSA sentence, then ``sentence``, each citing the passage that holds it."""
+
+    def reply(body: dict) -> str:
+        text = f"{CAATSA[:-1]} [{passage_with(body, 'allows the US government to penalise')}]."
+        return text + (f" {sentence[:-1]} [{passage_with(body, 'analyst at Stratfor')}]." if sentence else "")
+
+    return reply
+
+
+def test_relevance_and_short_answer_are_judged_on_what_the_sentence_says(retriever, seed_index, embedder):
+    passages = retrieve(LAMRANI, retriever, 5)
+    lamrani = next(p for p in passages if "analyst at Stratfor" in p.text)
+    caatsa = next(p for p in passages if "allows the US government to penalise" in p.text)
+
+    def score(sentence: str, passage) -> float:
+        evidence = Citation(passage.doc_id, passage.start, passage.end, passage.text, passage.rank)
+        return relevance(LAMRANI, sentence, [evidence], passages, seed_index, embedder)
+
+    threshold = relevance_threshold()
+    assert score(STRATFOR, lamrani) >= threshold and score("Stratfor.", lamrani) >= threshold
+    assert score(CAATSA, caatsa) < threshold
+    # A sentence that names the man but not where he works does not answer "where".
+    assert score("Omar Lamrani spoke about the Gulf.", lamrani) < score(STRATFOR, lamrani)
+    cited = Citation(lamrani.doc_id, lamrani.start, lamrani.end, lamrani.text, lamrani.rank)
+    sentences = [AnswerSentence(CAATSA, (cited,)), AnswerSentence(STRATFOR, (cited,))]
+    assert short_answer(LAMRANI, sentences, passages, seed_index, embedder) == "Stratfor"
+    assert short_answer(LAMRANI, sentences[:1], passages, seed_index, embedder) is None
+
+
+def test_a_true_sentence_that_does_not_answer_is_listed_apart(script, answerer, retriever, seed_index):
+    script.steps = [Step("reply", caatsa_then(""))]
+    answer = ask(LAMRANI, retriever, answerer, k=5)
+    assert answer.abstained and answer.removed == ()
+    assert answer.abstention.reason == "no supported sentence of the model's reply answers the question"
+    (aside,) = answer.irrelevant
+    assert aside.text == CAATSA and aside.relevance < relevance_threshold()
+    assert_citations_valid(replace(answer, sentences=(AnswerSentence(aside.text, aside.citations),)), seed_index)
+
+
+def test_the_answer_is_the_sentence_that_answers_with_its_short_answer(script, answerer, retriever, seed_index):
+    script.steps = [Step("reply", caatsa_then(STRATFOR))]
+    answer = ask(LAMRANI, retriever, answerer, k=5)
+    assert answer.text == STRATFOR and answer.short_answer == "Stratfor"
+    assert [s.text for s in answer.irrelevant] == [CAATSA]
+    record = answer.to_dict()
+    assert record["short_answer"] == "Stratfor"
+    (aside,) = record["extra"]["irrelevant"]
+    assert aside["text"] == CAATSA and aside["citations"][0]["passage_rank"] >= 1 and aside["relevance"] < 0.3
+    assert_citations_valid(answer, seed_index)
+
+
+def test_sentences_listed_apart_are_shown_apart_by_the_cli_and_the_app(
+    script, server, seed_settings, seed_index, capsys
+):
+    from rag.app.views import answer_html
+    from rag.cli import main
+
+    options = ["--index", str(seed_settings.index_dir), "--no-rebuild", "--answerer", "llm"]
+    options += ["--llm-url", f"http://127.0.0.1:{server.server_address[1]}/v1", "--llm-model", "scripted"]
+    script.steps = [Step("reply", caatsa_then(STRATFOR))]
+    assert main(["ask", LAMRANI, *options]) == 0
+    out = capsys.readouterr().out
+    first, _, rest = out.partition("\n")
+    assert first.startswith(STRATFOR) and "CAATSA" not in first and "Short answer: Stratfor" in rest
+    assert f"Not an answer to the question (supported, listed apart):\n  · {CAATSA} (relevance 0." in rest
+    aside = IrrelevantSentence(CAATSA, 0.05, ())
+    html = answer_html(Answer(LAMRANI, (AnswerSentence(STRATFOR, ()),), (), irrelevant=(aside,)), seed_index.documents)
+    assert html.count('class="rag-irrelevant"') == 1 and "relevance 0.05" in html
+    assert html.index(STRATFOR) < html.index('class="rag-irrelevant"') < html.index("Sanctions Act")

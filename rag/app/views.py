@@ -14,17 +14,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from rag.records import (
-    Answer,
-    CheckReport,
-    Citation,
-    Document,
-    Evidence,
-    Passage,
-    Reattribution,
-    RemovedSentence,
-    SentenceVerdict,
-)
+from rag.app.panels import irrelevant_html, reattributed_html, removed_html
+from rag.records import Answer, CheckReport, Citation, Document, Evidence, Passage, SentenceVerdict
 
 CONTEXT_CHARS = 200  # article text shown around a check's evidence span
 VERDICT_LABELS = {
@@ -127,39 +118,13 @@ def passage_list(passages: Sequence[Passage], documents: Mapping[str, Document],
     return "".join(items) or "<p>No passage matches the question.</p>"
 
 
-def removed_html(removed: Sequence[RemovedSentence]) -> str:
-    """The "Removed" panel: the sentences a verifying answerer (the LLM) dropped as unsupported, struck out,
-    with the checker's verdict and reasons."""
-    if not removed:
-        return ""
-    items = "".join(
-        f"<li><del>{escape(r.text)}</del> "
-        f'<span class="rag-score">{escape(r.verdict)}{": " + escape("; ".join(r.reasons)) if r.reasons else ""}</span></li>'
-        for r in removed
-    )
-    return (
-        f'<details class="rag-removed" open><summary>Removed: {len(removed)} sentence(s) not supported by the '
-        f"passages they cite</summary><ul>{items}</ul></details>"
-    )
-
-
-def reattributed_html(changes: Sequence[Reattribution]) -> str:
-    """The "Citations corrected" panel: sentences kept with another passage than the model cited."""
-    if not changes:
-        return ""
-    items = "".join(f'<li>{escape(c.text)} <span class="rag-score">{escape(c.describe())}</span></li>' for c in changes)
-    return (
-        f'<details class="rag-reattributed" open><summary>Citations corrected: {len(changes)} sentence(s) '
-        f"supported by another passage than the one the model cited</summary><ul>{items}</ul></details>"
-    )
-
-
 def streaming_html(events: Sequence[Mapping[str, Any]]) -> str:
     """The answer while a streaming answerer writes it: the sentences verified so far with their [n], and
     those removed so far."""
     kept = [e["sentence"] for e in events if e.get("kept") and e.get("sentence") is not None]
     removed = [e["removed"] for e in events if e.get("removed") is not None]
     changes = [e["reattributed"] for e in events if e.get("kept") and e.get("reattributed") is not None]
+    aside = [e["irrelevant"] for e in events if e.get("irrelevant") is not None]
     sentences = " ".join(
         f'{escape(s.text)}<span class="rag-cite">{"".join(f"[{c.passage_rank}]" for c in s.citations)}</span>'
         for s in kept
@@ -167,7 +132,7 @@ def streaming_html(events: Sequence[Mapping[str, Any]]) -> str:
     return (
         f'<div class="rag-answer"><p class="rag-sentences">{sentences}</p><div class="rag-meta">the model is '
         f"writing; each sentence appears once the citation checker supports it…</div>"
-        f"{reattributed_html(changes)}{removed_html(removed)}</div>"
+        f"{reattributed_html(changes)}{irrelevant_html(aside)}{removed_html(removed)}</div>"
     )
 
 
@@ -181,7 +146,8 @@ def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: floa
     if answer.abstained:
         message = answer.message
         return (
-            f'<div class="rag-answer"><div class="rag-abstain">{escape(message)}</div>{meta}{removed_html(answer.removed)}'
+            f'<div class="rag-answer"><div class="rag-abstain">{escape(message)}</div>{meta}'
+            f"{irrelevant_html(answer.irrelevant)}{removed_html(answer.removed)}"
             f"<h3>Closest passages</h3>{passage_list(answer.passages, documents)}</div>"
         )
     citations = answer.citations
@@ -207,7 +173,7 @@ def answer_html(answer: Answer, documents: Mapping[str, Document], seconds: floa
     )
     return (
         f'<div class="rag-answer">{short}<p class="rag-sentences">{" ".join(sentences)}</p>{meta}'
-        f"{reattributed_html(answer.reattributed)}{removed_html(answer.removed)}"
+        f"{reattributed_html(answer.reattributed)}{irrelevant_html(answer.irrelevant)}{removed_html(answer.removed)}"
         f"<h3>Citations</h3>{cards}"
         f"<h3>Retrieved passages</h3>{passage_list(answer.passages, documents, citations)}</div>"
     )

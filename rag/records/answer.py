@@ -114,6 +114,19 @@ class Reattribution:
 
 
 @dataclass(frozen=True)
+class IrrelevantSentence:
+    """A sentence of a generated reply the passages support but that does not answer the question: listed
+    apart, not shown as the answer (``relevance`` below ``rag.answer.relevance.relevance_threshold()``)."""
+
+    text: str
+    relevance: float
+    citations: tuple[Citation, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "relevance": self.relevance, "citations": [c.to_dict() for c in self.citations]}
+
+
+@dataclass(frozen=True)
 class Generation:
     """How a generative answerer wrote its answer: the server and model (never the key) and the raw reply."""
 
@@ -133,7 +146,8 @@ class Answer:
 
     ``score`` is the answerer's confidence, compared with the calibrated ``threshold`` by
     ``rag.answer.pipeline``; answerer-specific detail lives in ``features`` (extractive) or
-    ``generation``, ``verdicts``, ``removed`` and ``reattributed`` (generative, checked sentence by sentence).
+    ``generation``, ``verdicts``, ``removed``, ``reattributed`` and ``irrelevant`` (generative, checked sentence
+    by sentence).
     """
 
     question: str
@@ -149,6 +163,7 @@ class Answer:
     verdicts: tuple[ReplyVerdict, ...] = ()
     removed: tuple[RemovedSentence, ...] = ()
     reattributed: tuple[Reattribution, ...] = ()
+    irrelevant: tuple[IrrelevantSentence, ...] = ()
 
     @property
     def abstained(self) -> bool:
@@ -189,6 +204,7 @@ class Answer:
                 )
             extra["removed"] = [r.to_dict() for r in self.removed]
             extra["reattributed"] = [r.to_dict() for r in self.reattributed]
+            extra["irrelevant"] = [r.to_dict() for r in self.irrelevant]
         if self.abstention is not None:
             extra.update(message=self.abstention.message, reason=self.abstention.reason)
             if self.abstention.rejected is not None:

@@ -10,7 +10,10 @@ Every sentence of the model's reply (``rag.answer.llm.reply``) is verified
 * all others (partly supported, unsupported, uncited, or citing a passage that
   does not exist, with no other passage supporting them) are removed and listed
   in ``Answer.removed``;
-* when nothing supported remains, the answer is an abstention.
+* a supported sentence that does not answer the question (``rag.answer.relevance``)
+  is listed apart in ``Answer.irrelevant``, not shown as the answer;
+* the short answer is taken from the kept sentences (``relevance.short_answer``);
+* when nothing is kept, or the reply declines, the answer is an abstention.
 
 ``LLMAnswerer.stream`` does the same while the reply arrives, verifying each
 sentence as soon as the next one has begun.
@@ -28,6 +31,7 @@ from rag.answer.llm.config import LLMConfig
 from rag.answer.llm.prompt import build_messages
 from rag.answer.llm.reply import ReplySentence, complete_sentences, parse_reply, reply_declines
 from rag.answer.llm.verification import KEEP_VERDICTS, Checked, SentenceVerifier
+from rag.answer.relevance import relevance, relevance_threshold, short_answer
 from rag.check.formats import MARKER
 from rag.records import Abstention, Answer, AnswerSentence, Generation, Passage, RejectedAnswer, ReplyVerdict
 
@@ -106,7 +110,7 @@ class LLMAnswerer:
 
         def event(sentence: ReplySentence, position: int) -> dict[str, Any]:
             seen.append(sentence)
-            shown = self._checked(sentence, passages, index, cache).event(position)
+            shown = self._checked(question, sentence, passages, index, cache).event(position)
             # Once the reply declines, what follows is a passage dump, not an answer: nothing more is shown.
             return {**shown, "kept": False, "sentence": None} if reply_declines(seen) else shown
 
@@ -130,10 +134,20 @@ class LLMAnswerer:
         yield {"type": "answer", "answer": self._finish(question, passages, index, buffer, cache)}
 
     def _checked(
-        self, sentence: ReplySentence, passages: list[Passage], index: Index, cache: dict[ReplySentence, Checked]
+        self,
+        question: str,
+        sentence: ReplySentence,
+        passages: list[Passage],
+        index: Index,
+        cache: dict[ReplySentence, Checked],
     ) -> Checked:
+        """The sentence verified and, when supported, judged on whether it answers the question."""
         if sentence not in cache:
-            cache[sentence] = self.verify(sentence, passages, index)
+            checked = self.verify(sentence, passages, index)
+            if checked.supported:
+                score = relevance(question, sentence.text, checked.citations, passages, index, self.embedder)
+                checked = replace(checked, relevance=round(score, 4), answers=score >= relevance_threshold())
+            cache[sentence] = checked
         return cache[sentence]
 
     def _finish(
@@ -142,18 +156,20 @@ class LLMAnswerer:
         """The Answer for a whole reply: kept sentences, removed ones listed; an abstention when none is kept
         or the reply declines (what it also said is recorded as the rejected answer)."""
         sentences = parse_reply(reply)
-        checked = [self._checked(sentence, passages, index, cache) for sentence in sentences]
+        checked = [self._checked(question, sentence, passages, index, cache) for sentence in sentences]
         kept = [c for c in checked if c.kept]
         declined = reply_declines(sentences)
-        removed = tuple(c.removed() for c in checked if not c.kept and c.verdict != "declined")
+        shown = tuple(AnswerSentence(c.source.text, c.citations) for c in kept)
         answer = Answer(
             question,
-            tuple(AnswerSentence(c.source.text, c.citations) for c in kept),
+            shown,
             tuple(passages),
+            short_answer=short_answer(question, shown, passages, index, self.embedder) if shown else None,
             score=round(sum(c.score for c in kept) / len(kept), 4) if kept else 0.0,
             answerer=self.name,
-            removed=removed,
+            removed=tuple(c.removed() for c in checked if not c.supported and c.verdict != "declined"),
             reattributed=tuple(r for c in kept if (r := c.reattribution()) is not None),
+            irrelevant=tuple(aside for c in checked if (aside := c.irrelevant()) is not None),
             generation=self._generation(reply, declined),
             verdicts=tuple(ReplyVerdict(c.source.text, c.verdict, round(c.score, 4)) for c in checked),
         )
@@ -183,6 +199,8 @@ class LLMAnswerer:
 
 def _nothing_kept(reply: str, checked: list[Checked]) -> str:
     """Why nothing of a reply that does not decline is shown."""
+    if any(c.supported for c in checked):
+        return "no supported sentence of the model's reply answers the question"
     if checked:
         return "no sentence of the model's reply is supported by the passages it cites"
     if MARKER.search(reply):

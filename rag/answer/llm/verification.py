@@ -24,6 +24,7 @@ from rag.records import (
     Citation,
     CitedSentence,
     Evidence,
+    IrrelevantSentence,
     Passage,
     Reattribution,
     RemovedSentence,
@@ -49,13 +50,26 @@ class Checked:
     reasons: tuple[str, ...] = ()
     citations: tuple[Citation, ...] = ()
     supported_by: tuple[int, ...] = ()  # set when re-attributed: the passages that support it instead
+    relevance: float | None = None  # how well it answers the question (supported sentences only)
+    answers: bool = True  # False: supported, but no answer to the question (listed apart)
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.citations)
 
     @property
     def kept(self) -> bool:
-        return bool(self.citations)
+        """Shown as (part of) the answer: supported, and it answers the question."""
+        return self.supported and self.answers
+
+    def irrelevant(self) -> IrrelevantSentence | None:
+        """The record of this sentence in ``Answer.irrelevant``, when it is supported but no answer."""
+        if not self.supported or self.answers:
+            return None
+        return IrrelevantSentence(self.source.text, self.relevance or 0.0, self.citations)
 
     def reattribution(self) -> Reattribution | None:
-        """The citation change, when the sentence is kept with other passages than the model cited."""
+        """The citation change, when the sentence is supported by other passages than the model cited."""
         if not self.supported_by:
             return None
         return Reattribution(self.source.text, self.source.labels, self.supported_by)
@@ -74,8 +88,9 @@ class Checked:
             "verdict": self.verdict,
             "score": round(self.score, 4),
             "sentence": AnswerSentence(self.source.text, self.citations) if self.kept else None,
-            "removed": None if self.kept or self.verdict == "declined" else self.removed(),
-            "reattributed": self.reattribution(),
+            "removed": None if self.supported or self.verdict == "declined" else self.removed(),
+            "irrelevant": self.irrelevant(),
+            "reattributed": self.reattribution() if self.kept else None,
         }
 
 
