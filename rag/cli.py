@@ -59,7 +59,10 @@ def _add_answerer_options(parser: argparse.ArgumentParser) -> None:
         help="environment variable holding the API key (default: RAG_LLM_API_KEY, else OPENAI_API_KEY)",
     )
     group.add_argument(
-        "--llm-timeout", type=float, help="seconds to wait for the server (default: $RAG_LLM_TIMEOUT, else 60)"
+        "--llm-timeout",
+        type=float,
+        help="seconds to wait for the first word of the reply, and then between words "
+        "(default: $RAG_LLM_TIMEOUT, else 120)",
     )
     group.add_argument(
         "--llm-retries",
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(commands, args.run)(args)
     except RagError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return 2
+        return exc.exit_code  # 2 bad input; 3 a service (the LLM server) unavailable
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -15,7 +15,7 @@ from rag.app.startup import serve
 from rag.budget import time_budget
 from rag.check.checker import CitationChecker, report_table
 from rag.check.formats import parse_check_input, read_input
-from rag.errors import RagError
+from rag.errors import PARTIAL_RUN, RagError
 from rag.evaluate.compare import compare_runs, format_comparison
 from rag.evaluate.gold import load_gold
 from rag.evaluate.report import format_summary
@@ -104,6 +104,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     print(format_summary(metrics))
     print(f"\nwrote {out}/results.jsonl, metrics.json, report.md")
+    failed = [r.row["error"] for r in results if r.error is not None]  # redacted
+    if failed:
+        # The run is written, with gaps: an exit code of its own, distinct from 2 and 3, which mean that nothing
+        # was written.
+        print(
+            f"error: {len(failed)} of {len(results)} questions failed and are marked so in {out}/results.jsonl "
+            f"(the first: {failed[0]})",
+            file=sys.stderr,
+        )
+        return PARTIAL_RUN
     return 0
 
 

@@ -20,7 +20,10 @@ from typing import Any
 class Step:
     """What the server does with one request."""
 
-    kind: str  # "reply" | "sleep" | "status" | "garbage" | "text" | "json-only" | "hold" | "wait"
+    # "reply" | "sleep" | "status" | "garbage" | "text" | "json-only" | "hold" | "wait"
+    # | "late" (a keep-alive comment every 0.1 s for ``seconds``, then the reply)
+    # | "slow" (the reply piece by piece, ``seconds`` between pieces)
+    kind: str
     content: str | Callable[[dict], str] = ""
     status: int = 200
     seconds: float = 0.0
@@ -35,8 +38,9 @@ class Script:
     received: threading.Event = field(default_factory=threading.Event)  # set when a request arrives
 
 
-def _sse(handler: BaseHTTPRequestHandler, pieces: list[str]) -> None:
+def _sse(handler: BaseHTTPRequestHandler, pieces: list[str], gap: float = 0.0) -> None:
     for piece in pieces:
+        time.sleep(gap)
         event = {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece}}]}
         handler.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
         handler.wfile.flush()
@@ -79,11 +83,16 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, step.content if isinstance(step.content, str) else step.content(body), "text/plain")
             return
         content = step.content(body) if callable(step.content) else step.content
-        if body.get("stream") and step.kind in ("reply", "hold"):
+        if body.get("stream") and step.kind in ("reply", "hold", "late", "slow"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
             pieces = _pieces(content)
+            if step.kind == "late":  # a local model reading the passages; llama.cpp's server pings meanwhile
+                for _ in range(int(step.seconds / 0.1)):
+                    self.wfile.write(b": ping\n\n")
+                    self.wfile.flush()
+                    time.sleep(0.1)
             if step.kind == "hold":
                 # The first sentence and the next word, then wait until the client has shown that sentence.
                 cut = content.index("]. ") + 2
@@ -91,7 +100,7 @@ class Handler(BaseHTTPRequestHandler):
                 _sse(self, [*_pieces(content[:cut]), head])
                 script.released_by_client = script.release.wait(timeout=10)
                 pieces = _pieces(content[cut + len(head) :])
-            _sse(self, pieces)
+            _sse(self, pieces, step.seconds if step.kind == "slow" else 0.0)
             self.wfile.write(b"data: [DONE]\n\n")
             return
         completion = {

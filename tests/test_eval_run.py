@@ -17,6 +17,7 @@ RESULT_FIELDS = {
     "citations",
     "passages",
     "latency_ms",
+    "error",
     "scores",
 }
 

@@ -103,8 +103,10 @@ def load_gold(path: str | Path, split: str | None = None) -> list[GoldQuestion]:
 
 @dataclass
 class QuestionResult:
-    """One question's line of results.jsonl, plus the gold it was scored against (for the report)."""
+    """One question's line of results.jsonl, plus the gold it was scored against (for the report) and the
+    error that made it fail, if one did."""
 
     row: dict[str, Any]
     gold: GoldQuestion
     extra: dict[str, Any]
+    error: RagError | None = None

@@ -149,7 +149,8 @@ def bootstrap_interval(
 
 
 def status_of(scores: dict[str, Any], answerable: bool, abstained: bool) -> str:
-    """One word per question for reports and run comparison."""
+    """One word per question for reports and run comparison ("failed", for a question whose answer failed, is
+    set by ``rag.evaluate.question``)."""
     if not answerable:
         return "correct" if abstained else "answered_unanswerable"
     if abstained:
@@ -170,9 +171,12 @@ class Aggregate:
         return [float(r[key]) for r in self.rows if where(r) and r.get(key) is not None]
 
     def metrics(self) -> dict[str, Any]:
+        """The aggregate; failed questions count in accuracy and answer scores (as wrong) and in retrieval, not
+        in the abstention, citation and latency figures, which describe the answers given."""
         answerable = lambda r: r["answerable"]  # noqa: E731
         with_evidence = lambda r: r["answerable"] and r.get("recall@1") is not None  # noqa: E731
-        answered = lambda r: not r["abstained"]  # noqa: E731
+        answered = lambda r: not r["abstained"] and not r.get("failed")  # noqa: E731
+        given = [r for r in self.rows if not r.get("failed")]
         mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
         retrieval = {f"recall@{k}": mean(self._values(f"recall@{k}", with_evidence)) for k in (1, 3, 5, 10)}
         retrieval["mrr"] = mean(self._values("rr", with_evidence))
@@ -181,21 +185,21 @@ class Aggregate:
             "token_f1": mean(self._values("token_f1", answerable)),
             "answer_in_citation": mean(self._values("answer_in_citation", answerable)),
         }
-        abstention = abstention_scores([r["abstained"] for r in self.rows], [r["answerable"] for r in self.rows])
+        abstention = abstention_scores([r["abstained"] for r in given], [r["answerable"] for r in given])
         answered_rows = [r for r in self.rows if answered(r)]
         abstention["answered_accuracy"] = (
             mean([float(r["answerable"] and bool(r.get("correct"))) for r in answered_rows])
             if answered_rows
             else float("nan")
         )
-        abstention["abstained"] = sum(1 for r in self.rows if r["abstained"])
+        abstention["abstained"] = sum(1 for r in given if r["abstained"])
         citations = {
             "validity": mean(self._values("citation_validity", answered)),
             "support_rate": mean(self._values("support_rate", answered)),
             "alce_recall": mean(self._values("alce_recall", answered)),
             "alce_precision": mean(self._values("alce_precision", answered)),
         }
-        latencies = self._values("latency_ms")
+        latencies = self._values("latency_ms", lambda r: not r.get("failed"))
         latency = {"p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95), "mean_ms": mean(latencies)}
         correct = [float(r["status"] == "correct") for r in self.rows]
         intervals = {
@@ -209,6 +213,7 @@ class Aggregate:
         return {
             "questions": len(self.rows),
             "timed_out": sum(1 for r in self.rows if r.get("timed_out")),
+            "failed": len(self.rows) - len(given),
             "answerable": sum(1 for r in self.rows if r["answerable"]),
             "accuracy": mean(correct),
             "retrieval": retrieval,

@@ -9,8 +9,9 @@ import numpy as np
 
 from rag.evaluate.gold import QuestionResult
 
-STATUS_ORDER = {"wrong": 0, "answered_unanswerable": 1, "missed": 2, "correct": 3}
+STATUS_ORDER = {"wrong": 0, "answered_unanswerable": 1, "missed": 2, "failed": 3, "correct": 4}
 STATUS_TEXT = {
+    "failed": "failed (no answer: see the error)",
     "wrong": "answered wrongly",
     "answered_unanswerable": "answered an unanswerable question",
     "missed": "abstained on an answerable question",
@@ -42,6 +43,7 @@ def headline_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     )
     return [
         ("questions (answerable)", f"{metrics['questions']} ({metrics['answerable']})"),
+        ("questions failed (error recorded; counted as wrong)", str(metrics.get("failed", 0))),
         ("accuracy (correct answer or correct abstention)", _pct(metrics["accuracy"]) + _interval(metrics, "accuracy")),
         ("evidence recall@1 / @3 / @5 / @10", " / ".join(_pct(r[f"recall@{k}"]) for k in (1, 3, 5, 10))),
         ("evidence recall@5, 95% CI", _pct(r["recall@5"]) + _interval(metrics, "recall@5")),
@@ -162,7 +164,17 @@ def write_report(out: Path, results: list[QuestionResult], metrics: dict[str, An
         results,
         key=lambda r: (STATUS_ORDER.get(r.row["scores"]["status"], 9), -(r.row["scores"].get("confidence") or 0)),
     )
-    failures = [r for r in ordered if r.row["scores"]["status"] != "correct"]
+    failed = [r for r in results if r.row.get("error")]
+    if failed:
+        lines += [
+            f"## Failed questions ({len(failed)} of {len(results)})",
+            "",
+            "| id | question | error |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {r.gold.id} | {_escape_md(r.gold.question)} | {_escape_md(r.row['error'])} |" for r in failed]
+        lines.append("")
+    failures = [r for r in ordered if r.row["scores"]["status"] not in ("correct", "failed")]
     lines += [f"## Failures ({len(failures)} of {len(results)}), worst first", ""]
     if not failures:
         lines += ["None.", ""]

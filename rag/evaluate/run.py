@@ -12,33 +12,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answer.pipeline import ask
-from rag.budget import TimeBudgetExceeded
-from rag.budget import time_budget as budget
 from rag.errors import RagError
 from rag.evaluate.gold import GoldQuestion, QuestionResult
-from rag.evaluate.metrics import (
-    CORRECT_F1,
-    Aggregate,
-    answer_in_text,
-    clean_floats,
-    evidence_ranks,
-    exact_match,
-    file_sha256,
-    recall_at,
-    reciprocal_rank,
-    status_of,
-    token_f1,
-)
+from rag.evaluate.metrics import Aggregate, clean_floats, file_sha256
+from rag.evaluate.question import evaluate_question
 from rag.evaluate.report import write_report
-from rag.records import Abstention, Answer
-from rag.text import locate_quote
-from rag.validation import clean_question
 
 if TYPE_CHECKING:
     from rag.answer.pipeline import Answerer
@@ -47,7 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RETRIEVAL_DEPTH = 10  # passages retrieved for recall@10, whatever k the answerer gets
+# When this many first questions all fail, the rest would too (a server not started, a wrong key): stop.
+GIVE_UP_AFTER = 3
 # Everything a run writes; a folder holding anything else is the user's and is never replaced.
 RUN_FILES = ("results.jsonl", "metrics.json", "report.md", "scores.png", "risk_coverage.png", "latency.png")
 
@@ -65,97 +48,6 @@ def _git_commit() -> str | None:
         return None
 
 
-def evaluate_question(
-    gold: GoldQuestion,
-    retriever: Retriever,
-    answerer: Answerer,
-    checker: CitationChecker,
-    k: int,
-    time_budget: float | None = None,
-) -> QuestionResult:
-    """Answers one gold question and scores retrieval, answer, abstention and citations.
-
-    A question that runs out of ``time_budget`` seconds counts as an abstention, marked ``timed_out``.
-    """
-    index = retriever.index
-    started = time.perf_counter()
-    try:
-        with budget(time_budget, f"question {gold.id}"):
-            answer = ask(gold.question, retriever, answerer, k=k)
-        timed_out = False
-    except TimeBudgetExceeded as exc:
-        answer = Answer(
-            gold.question, (), (), answerer=answerer.name, abstention=Abstention("time budget", message=str(exc))
-        )
-        timed_out = True
-    latency_ms = (time.perf_counter() - started) * 1000
-
-    passages = [p.to_dict() for p in retriever.search(clean_question(gold.question), k=max(k, RETRIEVAL_DEPTH))]
-    spans = []
-    for evidence in gold.evidence:
-        doc = index.documents.get(evidence.doc_id)
-        located = locate_quote(doc.text, evidence.quote) if doc else None
-        spans.append((evidence.doc_id, *located) if located else None)
-    ranks = evidence_ranks(spans, passages)
-
-    citations = answer.citations
-    cited_text = " ".join(c.text for c in citations)
-    prediction = answer.short_answer or answer.text
-    scores: dict[str, Any] = {
-        "answerable": gold.answerable,
-        "abstained": answer.abstained,
-        "confidence": answer.score,
-        "threshold": answer.threshold,
-        "timed_out": timed_out,
-    }
-    if gold.answerable:
-        scores["exact_match"] = 0.0 if answer.abstained else exact_match(prediction, gold.answers)
-        scores["token_f1"] = 0.0 if answer.abstained else token_f1(prediction, gold.answers)
-        scores["answer_in_citation"] = 0.0 if answer.abstained else answer_in_text(gold.answers, cited_text)
-        scores["correct"] = not answer.abstained and (
-            scores["token_f1"] >= CORRECT_F1 or (not answer.short_answer and scores["answer_in_citation"] == 1.0)
-        )
-        if spans:
-            for depth in (1, 3, 5, 10):
-                scores[f"recall@{depth}"] = recall_at(ranks, depth)
-            scores["rr"] = reciprocal_rank(ranks)
-            scores["evidence_ranks"] = ranks
-            scores["evidence_not_found"] = sum(1 for s in spans if s is None)
-    verdicts: list[str] = []
-    if not answer.abstained and citations:
-        valid = [
-            index.documents.get(c.doc_id) is not None and index.documents[c.doc_id].text[c.start : c.end] == c.text
-            for c in citations
-        ]
-        scores["citation_validity"] = sum(valid) / len(valid)
-        report = checker.check_record(answer.to_dict(), propose=False)
-        verdicts = [v.verdict for v in report.verdicts]
-        scores["support_rate"] = sum(1 for v in verdicts if v == "supported") / len(verdicts) if verdicts else 0.0
-        scores["alce_recall"] = report.citation_recall
-        scores["alce_precision"] = report.citation_precision
-        scores["verdicts"] = verdicts
-    elif not answer.abstained:
-        scores["citation_validity"] = 0.0
-        scores["support_rate"] = 0.0
-    scores["status"] = status_of(scores, gold.answerable, answer.abstained)
-    row = {
-        "id": gold.id,
-        "question": gold.question,
-        "answer": answer.text if not answer.abstained else answer.message,
-        "short_answer": answer.short_answer,
-        "abstained": answer.abstained,
-        "citations": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in citations],
-        "passages": [
-            {"doc_id": p.doc_id, "start": p.start, "end": p.end, "score": p.score, "rank": p.rank, "text": p.text}
-            for p in answer.passages
-        ],
-        "latency_ms": round(latency_ms, 2),
-        "scores": clean_floats(scores),
-    }
-    rejected = answer.abstention.rejected if answer.abstention is not None else None
-    return QuestionResult(row, gold, {"verdicts": verdicts, "rejected": rejected.answer if rejected else None})
-
-
 def run_evaluation(
     questions: list[GoldQuestion],
     retriever: Retriever,
@@ -166,7 +58,8 @@ def run_evaluation(
     time_budget: float | None = None,
 ) -> tuple[list[QuestionResult], dict[str, Any]]:
     """Every question through the system, each within ``time_budget`` seconds; returns per-question
-    results and the metrics."""
+    results and the metrics. A question that fails is recorded as failed and the run goes on
+    (``rag.evaluate.question``), unless the first ``GIVE_UP_AFTER`` all fail: that error is then raised."""
     from tqdm import tqdm
 
     unknown = sorted({e.doc_id for q in questions for e in q.evidence} - set(retriever.index.documents))
@@ -179,9 +72,12 @@ def run_evaluation(
             ", ".join(unknown[:3]),
             " …" if len(unknown) > 3 else "",
         )
-    results, aggregate = [], Aggregate()
+    results: list[QuestionResult] = []
+    aggregate = Aggregate()
     for gold in tqdm(questions, desc="questions", unit="q", disable=not progress, leave=False):
         result = evaluate_question(gold, retriever, answerer, checker, k, time_budget)
+        if result.error is not None and len(results) + 1 == GIVE_UP_AFTER and all(r.error for r in results):
+            raise type(result.error)(f"{result.error} (the first {GIVE_UP_AFTER} questions all failed; stopped)")
         scores = {**result.row["scores"], "latency_ms": result.row["latency_ms"], "abstained": result.row["abstained"]}
         aggregate.add(scores)
         results.append(result)

@@ -89,10 +89,11 @@ class LLMAnswerer:
     # -- answering ---------------------------------------------------------------
 
     def answer(self, question: str, passages: list[Passage], index: Index) -> Answer:
-        """Asks the model (one request, no streaming) and returns the verified answer."""
+        """Asks the model and returns the verified answer (the reply is streamed, so only the wait for its
+        first word times out, see ``rag.answer.llm.client``)."""
         if not passages:
             return self._abstained(question, passages, "no passage to answer from")
-        reply = self.client.complete(build_messages(question, passages, index)).content
+        reply = "".join(self.client.stream(build_messages(question, passages, index)))
         return self._finish(question, passages, index, reply, {})
 
     def stream(self, question: str, passages: list[Passage], index: Index) -> Iterator[dict[str, Any]]:

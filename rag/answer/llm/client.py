@@ -1,9 +1,16 @@
 """The client for OpenAI-compatible chat-completions endpoints (Ollama, llama.cpp, vLLM, LM Studio, OpenAI).
 
-The ``openai`` SDK does the HTTP: base URL, timeouts, retries with backoff (and the server's
-Retry-After), and server-sent-event streaming. This module adds configuration from the environment,
-keeps every attempt within the request's time budget, and turns every failure into one ``RagError``
-line that names the server and the fix.
+The ``openai`` SDK does the HTTP: base URL, retries with backoff (and the server's Retry-After), and
+server-sent-event streaming. This module adds configuration from the environment, keeps every attempt
+within the request's time budget, and turns every failure into one ``RagError`` line that names the
+server and the fix (``ServiceUnavailableError``, exit code 3, when trying again later may work).
+
+Every reply is streamed, so the timeout is on the *first word*, not on the whole reply: a local model on
+a laptop first reads the passages (tens of seconds on a CPU), then writes at a few words a second, which
+may take longer than any sensible whole-reply timeout. ``LLMConfig.timeout`` bounds the wait for the
+first event with content, and then each wait between pieces. Servers that keep the connection alive
+with comments while they read (llama.cpp sends one every 15 s) would defeat a plain read timeout; the
+wait for the first word is therefore also checked whenever such a comment arrives.
 
 Credentials in the base URL (``user:pass@``, ``?api_key=…``) are sent as they should be (Basic auth
 through the SDK's ``http_client``, the query through its ``default_query``) and never shown (see
@@ -15,17 +22,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from rag.answer.llm.config import LLMConfig
 from rag.budget import check_time_budget, current_deadline
-from rag.errors import RagError
+from rag.errors import RagError, ServiceUnavailableError
 from rag.redaction import redact
 from rag.text import clip
 
 log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0  # seconds: a server that is up accepts a connection at once
 
 
 @dataclass(frozen=True)
@@ -37,13 +47,32 @@ class Reply:
     finish_reason: str | None = None
 
 
-def _budget_transport() -> Any:
+def _transport(first_word: float, late: Callable[[], RagError]) -> Any:
     """An httpx2 transport that keeps every attempt the SDK makes (retries included) within the request's
-    time budget: an attempt starts only while some is left, and waits at most for what is left."""
+    time budget (an attempt starts only while some is left, and waits at most for what is left), and stops
+    a stream whose first data event has not come ``first_word`` seconds after the request was sent, even
+    while keep-alive comments come in (``late()`` is the error then)."""
     import httpx2
 
-    class BudgetTransport(httpx2.HTTPTransport):
+    class FirstWordStream(httpx2.SyncByteStream):
+        def __init__(self, inner: Any, sent: float):
+            self.inner, self.sent = inner, sent
+
+        def __iter__(self) -> Iterator[bytes]:
+            waiting = True
+            for chunk in self.inner:
+                if waiting:
+                    waiting = b"data:" not in chunk
+                    if waiting and time.monotonic() - self.sent > first_word:
+                        raise late()
+                yield chunk
+
+        def close(self) -> None:
+            self.inner.close()
+
+    class Transport(httpx2.HTTPTransport):
         def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+            sent = time.monotonic()
             deadline = current_deadline()
             if deadline is not None:
                 left = deadline.remaining()
@@ -51,9 +80,12 @@ def _budget_transport() -> Any:
                     raise deadline.exceeded()
                 timeouts = request.extensions.get("timeout") or {}
                 request.extensions["timeout"] = {k: left if v is None else min(v, left) for k, v in timeouts.items()}
-            return super().handle_request(request)
+            response = super().handle_request(request)
+            if "text/event-stream" in response.headers.get("content-type", ""):
+                response.stream = FirstWordStream(response.stream, sent)
+            return response
 
-    return BudgetTransport()
+    return Transport()
 
 
 class ChatClient:
@@ -67,16 +99,21 @@ class ChatClient:
         return f"ChatClient(base_url={self.config.where!r}, model={self.config.model!r})"
 
     def _sdk(self) -> Any:
+        import httpx2
         import openai
 
         if self._client is None:
             config = self.config
-            http = openai.DefaultHttpxClient(auth=config.auth, transport=_budget_transport())
+            http = openai.DefaultHttpxClient(
+                auth=config.auth, transport=_transport(config.timeout, lambda: self._no_first_word())
+            )
             # Without a key (a local server) the SDK gets an empty one and each request omits the header.
             self._client = openai.OpenAI(
                 base_url=config.api_root,
                 api_key=config.api_key or (lambda: ""),
-                timeout=config.timeout,
+                # A local server accepts a connection at once or not at all; the read timeout is the wait for
+                # the first word, then between pieces.
+                timeout=httpx2.Timeout(config.timeout, connect=min(CONNECT_TIMEOUT, config.timeout)),
                 max_retries=config.retries,
                 default_query=config.query,
                 http_client=http,
@@ -108,44 +145,38 @@ class ChatClient:
 
     # -- calls ---------------------------------------------------------------
 
-    def complete(self, messages: list[dict[str, str]]) -> Reply:
-        """The whole reply to a chat, without streaming."""
-        raw = self._create(messages, stream=False)
-        try:
-            body = raw.http_response.read()
-        except Exception as exc:
-            raise self._failure(exc, "reply") from None
-        return self._parse_completion(body)
-
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """The reply as it arrives, piece by piece. A server that does not stream gives one piece."""
         raw = self._create(messages, stream=True)
         response = raw.http_response
+        started = False
         try:
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 yield self._parse_completion(response.read()).content
                 return
             for chunk in raw.parse():  # the SDK's server-sent-event decoder
                 check_time_budget()
-                yield from self._delta(chunk)
+                for piece in self._delta(chunk):
+                    started = True
+                    yield piece
         except RagError:
             raise
         except Exception as exc:
-            raise self._failure(exc, "stream") from None
+            raise self._failure(exc, "stream" if started else "first word") from None
         finally:
             response.close()
 
     # -- failures ---------------------------------------------------------------
 
     def _failure(self, exc: BaseException, during: str = "") -> RagError:
-        """One line for whatever the SDK or the transport raised (``during``: "reply" or "stream" once the
-        answer has begun)."""
+        """One line for whatever the SDK or the transport raised (``during``: "first word" while waiting for the
+        reply to begin, "stream" once it has)."""
         import openai
 
         where, timeout = self.config.where, self.config.timeout
         cause = exc.__cause__ or exc.__context__
         for error in (exc, cause):
-            if isinstance(error, RagError):  # the time budget ran out (see _budget_transport)
+            if isinstance(error, RagError):  # the time budget ran out, or no first word (see _transport)
                 return error
         deadline = current_deadline()
         timed_out = isinstance(exc, openai.APITimeoutError) or type(exc).__name__.endswith("Timeout")
@@ -155,35 +186,40 @@ class ChatClient:
             return self._status_error(exc.status_code, exc.response.text)
         if isinstance(exc, openai.APIError) and during == "stream":  # an error event in the stream
             detail = self._safe(_error_detail(self._safe(json.dumps({"error": {"message": exc.message}}))))
-            return RagError(f"the LLM server at {where} reported an error mid-stream{detail}: check the server's log")
+            return ServiceUnavailableError(
+                f"the LLM server at {where} reported an error mid-stream{detail}: check the server's log"
+            )
         if isinstance(exc, json.JSONDecodeError):
             return self._garbage(f"a stream event that is not JSON ({_preview(self._safe(exc.doc))})")
         if timed_out and during == "stream":
-            return RagError(f"the LLM server at {where} stopped sending for {timeout:g} s: raise --llm-timeout")
-        if timed_out and during == "reply":
-            return RagError(
-                f"the LLM server at {where} did not finish its reply within {timeout:g} s: raise --llm-timeout"
+            return ServiceUnavailableError(
+                f"the LLM server at {where} stopped sending for {timeout:g} s: raise --llm-timeout"
             )
         if timed_out and type(cause).__name__ == "ConnectTimeout":
-            return RagError(
-                f"the LLM server at {where} did not accept a connection within {timeout:g} s: "
-                "check that it runs, or raise --llm-timeout"
+            return ServiceUnavailableError(
+                f"the LLM server at {where} did not accept a connection within "
+                f"{min(CONNECT_TIMEOUT, timeout):g} s: check that it runs"
             )
         if timed_out:
-            return RagError(
-                f"the LLM server at {where} did not answer within {timeout:g} s: "
-                "check that it runs, or raise --llm-timeout"
-            )
+            return self._no_first_word()
         if during:
-            return RagError(f"the {during} from the LLM server at {where} broke off ({type(exc).__name__}): try again")
+            return ServiceUnavailableError(
+                f"the reply from the LLM server at {where} broke off ({type(exc).__name__}): try again"
+            )
         if type(cause).__name__ == "ConnectError":
-            return RagError(
+            return ServiceUnavailableError(
                 f"cannot connect to the LLM server at {where}: start it (for Ollama: ollama serve) "
                 "or point --llm-url / RAG_LLM_BASE_URL at a running server"
             )
         return RagError(
             f"the request to the LLM server at {where} failed ({type(cause or exc).__name__}): "
             "check the URL and the server"
+        )
+
+    def _no_first_word(self) -> ServiceUnavailableError:
+        return ServiceUnavailableError(
+            f"the LLM server at {self.config.where} sent nothing within {self.config.timeout:g} s (a local model "
+            "reads the passages before its first word): check that it runs, or raise --llm-timeout"
         )
 
     def _status_error(self, status: int, body: str) -> RagError:
@@ -199,7 +235,9 @@ class ChatClient:
                 f"the LLM server at {where} answered HTTP 404{detail}: check that the base URL ends in /v1 "
                 f"and that model '{model}' exists (for Ollama: ollama pull {model})"
             )
-        return RagError(
+        # Overloaded, rate-limited or failing: the command was right, the service was not there for it.
+        unavailable = status >= 500 or status in (408, 409, 429)
+        return (ServiceUnavailableError if unavailable else RagError)(
             f"the LLM server at {where} answered HTTP {status}{detail}: check the server's log, or try again later"
         )
 

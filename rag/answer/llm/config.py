@@ -19,7 +19,10 @@ from rag.settings import env_number
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible API
 DEFAULT_MODEL = "llama3.1"
-DEFAULT_TIMEOUT = 60.0
+# Seconds to wait for the first word of a reply. A local model on a laptop CPU reads ~1,000 tokens of
+# passages at 30–100 tokens/s before it writes (a 1.5B model on 2 busy cores: up to a minute), and Ollama
+# may first load the model; the reply itself is streamed, so its length does not count.
+DEFAULT_TIMEOUT = 120.0
 DEFAULT_RETRIES = 2
 
 
@@ -37,7 +40,8 @@ class LLMConfig:
         base_url: the API root that ends before ``/chat/completions`` (e.g. ``http://127.0.0.1:11434/v1``).
         model: the model name the server knows.
         api_key: sent as ``Authorization: Bearer``; never shown (``repr=False``).
-        timeout: seconds to wait for the server (connect, and between bytes of the reply).
+        timeout: seconds to wait for the first word of the reply, then for each next piece (a connection is
+            waited for at most 10 s); the whole reply may take longer.
         retries: further attempts after a connection failure, a timeout, 408, 409, 429 or 5xx (the SDK's rule,
             with its exponential backoff and the server's Retry-After).
         temperature: 0 keeps replies close to the passages and repeatable.
