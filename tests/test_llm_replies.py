@@ -288,3 +288,24 @@ def test_sentences_listed_apart_are_shown_apart_by_the_cli_and_the_app(
     html = answer_html(Answer(LAMRANI, (AnswerSentence(STRATFOR, ()),), (), irrelevant=(aside,)), seed_index.documents)
     assert html.count('class="rag-irrelevant"') == 1 and "relevance 0.05" in html
     assert html.index(STRATFOR) < html.index('class="rag-irrelevant"') < html.index("Sanctions Act")
+
+
+# ---------------------------------------------------------------------------
+# Defect 7: the prompt's closing words ask for a cited answer; the decline comes before, as the exception
+
+
+def test_the_prompt_ends_by_asking_for_a_cited_answer_not_on_the_decline(retriever, seed_index):
+    from rag.answer.llm.prompt import SYSTEM_PROMPT, build_messages
+
+    system, user = build_messages(
+        "Who heads Turkey's Defense Industry Directorate?", retrieve(INDIA, retriever, 3), seed_index
+    )
+    closing = user["content"].rsplit("Question: ", 1)[1]
+    last = closing.strip().splitlines()[-1]
+    assert NO_ANSWER in closing and NO_ANSWER not in last
+    assert closing.index(NO_ANSWER) < closing.index(last)
+    assert last.startswith("Otherwise answer the question now from the passages above")
+    assert last.endswith("end every sentence with the [n] of the passage that states it.")
+    assert "Only if no passage above answers the question" in closing
+    # The system rule declines only when no passage answers, not even in part.
+    assert "Only if no passage answers the question, not even in part" in system["content"] == SYSTEM_PROMPT
