@@ -6,11 +6,10 @@ within the request's time budget, and turns every failure into one ``RagError`` 
 server and the fix (``ServiceUnavailableError``, exit code 3, when trying again later may work).
 
 Every reply is streamed, so the timeout is on the *first word*, not on the whole reply: a local model on
-a laptop first reads the passages (tens of seconds on a CPU), then writes at a few words a second, which
-may take longer than any sensible whole-reply timeout. ``LLMConfig.timeout`` bounds the wait for the
-first event with content, and then each wait between pieces. Servers that keep the connection alive
-with comments while they read (llama.cpp sends one every 15 s) would defeat a plain read timeout; the
-wait for the first word is therefore also checked whenever such a comment arrives.
+a laptop reads the passages for tens of seconds, then writes a few words a second. ``LLMConfig.timeout``
+bounds the wait for the first event with content, then each wait between pieces; as keep-alive comments
+(llama.cpp's server pings every 15 s) defeat a plain read timeout, the first-word wait is also checked
+whenever one arrives.
 
 Credentials in the base URL (``user:pass@``, ``?api_key=…``) are sent as they should be (Basic auth
 through the SDK's ``http_client``, the query through its ``default_query``) and never shown (see
