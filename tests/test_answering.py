@@ -92,7 +92,7 @@ ANSWERABLE = [
 ]
 
 UNANSWERABLE = [
-    "What was the value of Turkey's S-400 contract?",  # the corpus gives India's contract value, not Turkey's
+    "How much did China pay for its S-400 missiles?",  # the corpus gives India's contract value, not China's
     "How much did Turkey pay Russia for the S-400 systems?",
     "What percentage of India's weapons come from Russia?",  # Egypt's shares are given, not India's
     "Who is the chief of India's Defence Research and Development Organisation?",
@@ -249,7 +249,7 @@ def test_cli_ask(seed_settings, retriever, capsys, monkeypatch):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Short answer: Ismail Demir" in out and "Sources:" in out and re.search(r"\[1\] \S+ \[\d+:\d+\] “", out)
-    assert main([*argv[:1], "What was the value of Turkey's S-400 contract?", *argv[2:], "--json"]) == 0
+    assert main([*argv[:1], "How much did China pay for its S-400 missiles?", *argv[2:], "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["abstained"] and record["passages"]
     assert main(["ask", "  ", "--index", str(seed_settings.index_dir)]) == 2

@@ -146,7 +146,8 @@ def test_example_questions_come_from_the_packaged_examples_for_the_corpus_they_f
     examples = example_questions(seed_index)
     assert len(examples) == 5 and "What is the value of India's S-400 contract?" in examples
     assert "eval" not in str(EXAMPLES_FILE) and EXAMPLES_FILE.is_file()  # not the gold set
-    one_article = dict(list(seed_index.documents.items())[:1])
+    one_article = {k: v for k, v in seed_index.documents.items() if k.startswith("000_")}
     fewer = example_questions(replace(seed_index, documents=one_article))
-    assert "What was the value of Turkey's S-400 contract?" not in fewer  # its corpus is not the index's
+    assert "What is the value of India's S-400 contract?" in fewer
+    assert "Where did Erdogan meet Putin this week?" not in fewer  # its article is not in the index
     assert example_questions(replace(seed_index, documents={})) == []

@@ -17,6 +17,8 @@ from rag.settings import ChunkSettings
 
 from .conftest import SEEDS
 
+LAMRANI = "Which organisation does Omar Lamrani work for?"  # a dev-split gold question
+
 NEW_ARTICLE = """Finland Opens Its First Permanent Nuclear Waste Repository
 
 Finland opened the Onkalo repository near Eurajoki on Tuesday, the first permanent underground store for spent nuclear fuel.
@@ -112,7 +114,7 @@ def test_a_build_that_crashes_while_embedding_leaves_the_old_index_working(setti
     monkeypatch.undo()
     old = Index.load(settings.index_dir)
     assert "finland" not in old.documents
-    assert Retriever(old, embedder).search("Who is Omar Lamrani?", k=1)
+    assert Retriever(old, embedder).search(LAMRANI, k=1)
 
 
 def test_a_build_that_fails_while_writing_leaves_the_old_index_working(settings, embedder, monkeypatch):
@@ -371,5 +373,5 @@ def test_a_read_only_index_that_needs_rebuilding_is_a_one_line_error(settings, e
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1
     assert "cannot write" in err and str(settings.index_dir) in err
-    assert main(["ask", "Who is Omar Lamrani?", "--index", str(settings.index_dir), "--no-rebuild"]) == 2
+    assert main(["ask", LAMRANI, "--index", str(settings.index_dir), "--no-rebuild"]) == 2
     assert "rag ingest" in capsys.readouterr().err

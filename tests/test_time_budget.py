@@ -69,7 +69,7 @@ def test_eval_records_questions_that_run_out_of_time_and_goes_on(seed_settings, 
     gold = tmp_path / "gold.jsonl"
     rows = [
         {"id": f"q{n}", "question": q, "answers": ["x"], "evidence": [], "answerable": True}
-        for n, q in enumerate([INDIA, "Who is Michael Kofman?"])
+        for n, q in enumerate([INDIA, "Which organisation does Omar Lamrani work for?"])
     ]
     gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
     code, _out, err = _cli(
@@ -172,7 +172,10 @@ def test_a_slow_llm_answer_never_holds_up_extractive_questions(app, llm_env):
     try:
         assert llm_env.received.wait(timeout=60)
         with time_limit(120, "extractive questions while an LLM answer is pending"):
-            jobs = [client.submit(q, 5, "extractive", api_name="/ask") for q in (INDIA, "Who is Michael Kofman?")]
+            jobs = [
+                client.submit(q, 5, "extractive", api_name="/ask")
+                for q in (INDIA, "Which organisation does Omar Lamrani work for?")
+            ]
             results = [job.result(timeout=110) for job in jobs]
             _, report = client.predict(json.dumps(results[0][1]), api_name="/check")
         assert "5 billion" in results[0][1]["short_answer"] and report["sentences"]

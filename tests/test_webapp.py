@@ -19,7 +19,7 @@ from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 INDIA = "What is the value of India's S-400 contract?"
-JULY = "On what date were doubts over Turkey's intention to buy Russian missiles settled?"
+YEAR = "In what year was the first batch of S-400 missiles delivered to Turkey?"
 UNANSWERABLE = "What is the capital of Australia?"
 
 NEW_ARTICLE = """Harbour Authority Opens Ferry Terminal in Valletta
@@ -94,7 +94,7 @@ def test_bad_input_is_a_one_line_error(client):
 
 def test_twenty_concurrent_requests_are_all_answered_correctly(client, app_env):
     state, _ = app_env
-    questions = [INDIA, JULY, UNANSWERABLE, "Who is Michael Kofman?"] * 5
+    questions = [INDIA, YEAR, UNANSWERABLE, "Which organisation does Omar Lamrani work for?"] * 5
     expected = {q: state.ask(q)[0] for q in set(questions)}
     jobs = [client.submit(q, 5, "extractive", api_name="/ask") for q in questions]
     with ThreadPoolExecutor(max_workers=20) as pool:
@@ -106,7 +106,7 @@ def test_twenty_concurrent_requests_are_all_answered_correctly(client, app_env):
         assert record["abstained"] == want.abstained and record["answer"] == want.text
         assert record["short_answer"] == want.short_answer
     answers = {q: r for q, (_, r) in zip(questions, results)}
-    assert "5 billion" in answers[INDIA]["short_answer"] and answers[JULY]["short_answer"] == "July 12"
+    assert "5 billion" in answers[INDIA]["short_answer"] and answers[YEAR]["short_answer"] == "2019"
     assert answers[UNANSWERABLE]["abstained"]
 
 

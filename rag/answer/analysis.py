@@ -70,7 +70,6 @@ class SentenceInfo:
     names: frozenset[str]  # folded proper-name words, numbers and acronyms of the sentence's names
     mentions: tuple[Mention, ...]
     name_clauses: tuple[tuple[str, int], ...] = ()  # (folded name word, clause head) pairs
-    appositives: tuple[tuple[str, int, int], ...] = ()  # (folded name word, start, end): "Kofman, a security analyst …"
 
     def clauses_of(self, word: str) -> set[int]:
         """Clause heads of the clauses where a folded question name appears."""
@@ -197,18 +196,6 @@ def _names(sent) -> set[str]:
     return names
 
 
-def _appositives(sent, offset: int) -> list[tuple[str, int, int]]:
-    """Descriptions set beside a name: 'Michael Kofman, a security analyst who …' -> the description's span."""
-    found = []
-    for t in sent:
-        if t.dep_ == "appos" and t.head.pos_ == "PROPN":
-            sub = list(t.subtree)
-            start, end = sub[0].idx, sub[-1].idx + len(sub[-1])
-            for name in [t.head, *[c for c in t.head.children if c.dep_ == "compound"]]:
-                found.append((fold_name(name.text), offset + start, offset + end))
-    return found
-
-
 @lru_cache(maxsize=8192)
 def _analyse_piece(doc_id: str, text: str, p_start: int, p_end: int) -> tuple[SentenceInfo, ...]:
     """The sentences of one paragraph (or piece of a long one, see ``rag.ingest.sentences.analysis_spans``) of a
@@ -231,7 +218,6 @@ def _analyse_piece(doc_id: str, text: str, p_start: int, p_end: int) -> tuple[Se
                 names=frozenset(_names(span)),
                 mentions=tuple(replace(m, start=p_start + m.start, end=p_start + m.end) for m in _mentions(span, text)),
                 name_clauses=tuple((fold_name(t.text), clause_head(t)) for t in span if is_name_word(t)),
-                appositives=tuple(_appositives(span, p_start)),
             )
         )
     return tuple(infos)

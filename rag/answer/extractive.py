@@ -94,11 +94,6 @@ def _short_answer(q: QuestionInfo, sentence: SentenceInfo, matched: frozenset[st
     Preferred, in order: an entity that depends on a verb of the question ("imposed … in December"),
     the label the question type ranks first, the entity nearest to the question's words.
     """
-    if q.defined is not None:
-        for name, start, end in sentence.appositives:
-            if words_match(q.defined, name):
-                return Mention(sentence.text[start - sentence.start : end - sentence.start], "DESCRIPTION", start, end)
-        return None
     if not q.expected:
         return None
     asked = _question_terms(q)
@@ -205,7 +200,7 @@ class ExtractiveAnswerer:
                 answerer=self.name,
                 abstention=Abstention("no sentence in the retrieved passages"),
             )
-        # The answer sentence must hold the answer: when the question wants an entity (or a definition),
+        # The answer sentence must hold the answer: when the question wants an entity,
         # prefer on-topic sentences that have one.
         pool = [c for c in candidates if c.short is not None and c.similarity >= MIN_SUPPORT_SIMILARITY]
         primary = max(pool or candidates, key=lambda c: (c.selection, -c.passage.rank))
@@ -263,12 +258,12 @@ def _coverage(q: QuestionInfo, matched: frozenset[str], typed: bool) -> float:
 def _slot(q: QuestionInfo, s: SentenceInfo, matched: frozenset[str], short: Mention | None) -> float:
     """How well the sentence fills the question's answer slot, in [0, 1].
 
-    0 when the question wants an entity of some type (or a definition) and the sentence has none, or
+    0 when the question wants an entity of some type and the sentence has none, or
     lacks the role it asks about. Otherwise the share of the wh-clause's names present, a name counting
     fully when it shares a clause with the answer entity and half when it is elsewhere in the sentence:
     "China already has S-400s, while India … signed a $5 billion contract" does not give China's price.
     """
-    if (q.expected or q.defined) and short is None:
+    if q.expected and short is None:
         return 0.0
     if any(r not in matched for r in q.roles):
         return 0.0

@@ -96,7 +96,6 @@ class QuestionInfo:
     english: bool  # whether the question looks like English at all
     type_noun: str | None = None  # "value" in "What was the value of …": an entity of the type stands for it
     roles: tuple[str, ...] = ()  # "president" in "Who is the president of …": the answer sentence must say it
-    defined: str | None = None  # "kofman" in "Who is Michael Kofman?": answered by a description of the name
     plural: bool = False  # "Which countries …": the short answer may be a list
     year: bool = False  # "In what year …": the answer must hold a year
     acronyms: frozenset[str] = frozenset()  # "us" for "United States": names the question already gives
@@ -230,7 +229,6 @@ def analyse_question(question: str) -> QuestionInfo:
     # "Who is the president of X?": the role must be stated; "What is the value of X?": a MONEY entity stands for it.
     type_noun: str | None = None
     roles: tuple[str, ...] = ()
-    defined: str | None = None
     plural = False
     if wh is not None and wh.lower_ in ("which", "what", "whose", "who"):
         noun = _type_noun(doc, wh)
@@ -242,11 +240,6 @@ def analyse_question(question: str) -> QuestionInfo:
                 expected = ("PERSON",)
             elif labels or wh.lower_ != "who":
                 type_noun = noun.lemma_.lower()
-        elif noun is not None and wh.head.lemma_ == "be" and wh.lower_ in ("who", "what"):
-            # "Who is Michael Kofman?", "What is the S-300?": a definition of the name is asked.
-            defined = fold_name(noun.text)
-            kind = "define"
-            expected = ()
     alphabetic = [t for t in full if t.is_alpha]
     english = bool(alphabetic) and sum(t.is_stop or t.lower_ in WH_WORDS for t in alphabetic) > 0
     return QuestionInfo(
@@ -259,7 +252,6 @@ def analyse_question(question: str) -> QuestionInfo:
         english=english,
         type_noun=type_noun,
         roles=roles,
-        defined=defined,
         plural=plural,
         year=type_noun in ("year", "decade", "century"),
         acronyms=frozenset(acronym(e.text.split()) for e in full.ents if len(e.text.split()) > 1) - {""},
