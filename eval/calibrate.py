@@ -1,9 +1,9 @@
 """Sets the extractive answerer's abstention threshold on development questions.
 
 Every dev question is answered without abstention; an answer is *correct* when
-the question is answerable and its short answer or text contains one of the
-gold answers. Answering at threshold t covers the questions scoring ≥ t; its
-*risk* is the share of those that are wrong (an unanswerable question
+the question is answerable and `rag eval` would call it correct
+(``rag.evaluate.metrics.is_correct``: token F1 ≥ 0.5, or the gold answer
+cited). Answering at threshold t covers the questions scoring ≥ t; its *risk* is the share of those that are wrong (an unanswerable question
 answered, or a wrong answer). The threshold chosen maximises the accuracy of
 the answer/abstain decision (answered and correct, or abstained and
 unanswerable); ties go to the lower risk, and the threshold is put half-way
@@ -11,7 +11,9 @@ between the two scores it separates. It is written to rag/data/abstention.json,
 which the answerer reads.
 
 Dev sets: by default the dev split of eval/seeds_gold.jsonl (the evaluation
-set; its test split is never read here) plus eval/dev_questions.jsonl.
+set; its test split is never read here) plus eval/dev_questions.jsonl. Every
+row must say its ``split``: a file with a row that does not is refused, since
+an unsplit row could be a test question.
 
     .venv/bin/python eval/calibrate.py            # prints the risk–coverage table, writes the threshold
     .venv/bin/python eval/calibrate.py --dry-run  # prints only
@@ -23,40 +25,38 @@ import argparse
 import itertools
 import json
 import sys
-import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rag.errors import RagError  # noqa: E402  (after the path is set)
+from rag.evaluate.gold import GoldQuestion, load_gold  # noqa: E402
+from rag.evaluate.metrics import is_correct  # noqa: E402
+
 DEFAULT_SETS = [ROOT / "eval" / "seeds_gold.jsonl", ROOT / "eval" / "dev_questions.jsonl"]
 
 
-def load_dev(paths: list[Path], split: str = "dev") -> list[dict]:
-    """Questions of the given split from gold-format jsonl files (files that do not exist are skipped)."""
+def load_dev(paths: list[Path], split: str = "dev") -> list[tuple[GoldQuestion, str]]:
+    """(question, file name) for the questions of ``split`` in gold files (files that do not exist are skipped).
+
+    Raises RagError for a malformed file, or one with a row that has no ``split``.
+    """
     rows = []
     for path in paths:
         if not path.exists():
             print(f"note: {path} not found, skipped", file=sys.stderr)
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row.get("split", "dev") == split:
-                    rows.append({**row, "source": path.name})
+        questions = load_gold(path)
+        unsplit = [q.id for q in questions if q.split is None]
+        if unsplit:
+            raise RagError(
+                f"{path}: {len(unsplit)} rows have no 'split' (first: {unsplit[0]}); "
+                'give each row "split": "dev" or "test", calibration reads only dev rows'
+            )
+        rows += [(q, path.name) for q in questions if q.split == split]
     return rows
-
-
-def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).replace("’", "'").lower()
-    return " ".join(text.replace("$", "$ ").split())
-
-
-def is_correct(answer, gold: list[str]) -> bool:
-    """Whether the short answer or the answer text contains a gold answer."""
-    produced = _norm(" ".join(filter(None, [answer.short_answer, answer.text])))
-    return any(_norm(g) in produced for g in gold)
 
 
 def choose_threshold(scored: list[tuple[float, bool, bool]]) -> tuple[float, list[dict]]:
@@ -95,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
-    rows = load_dev(args.dev)
-    if not rows or all(r["answerable"] for r in rows) or not any(r["answerable"] for r in rows):
+    try:
+        rows = load_dev(args.dev)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not rows or all(q.answerable for q, _ in rows) or not any(q.answerable for q, _ in rows):
         print("error: the dev set needs both answerable and unanswerable questions", file=sys.stderr)
         return 2
     embedder = default_embedder()
@@ -104,15 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     answerer = default_answerer(retriever)
     scored = []
     print(f"{'id':<10} {'ans':<5} {'ok':<5} score  question")
-    for row in rows:
-        answer = ask(row["question"], retriever, answerer, k=args.k, threshold=float("-inf"))
-        correct = bool(row["answerable"]) and is_correct(answer, row["answers"])
-        scored.append((answer.score, bool(row["answerable"]), correct))
-        print(f"{row['id']:<10} {row['answerable']!s:<5} {correct!s:<5} {answer.score:.3f}  {row['question'][:70]}")
+    for q, _ in rows:
+        answer = ask(q.question, retriever, answerer, k=args.k, threshold=float("-inf"))
+        correct = q.answerable and is_correct(answer, q.answers)
+        scored.append((answer.score, q.answerable, correct))
+        print(f"{q.id:<10} {q.answerable!s:<5} {correct!s:<5} {answer.score:.3f}  {q.question[:70]}")
 
     threshold, table = choose_threshold(scored)
     n_un = sum(1 for _, a, _ in scored if not a)
-    print(f"\n{len(scored)} dev questions ({n_un} unanswerable) from {', '.join(sorted({r['source'] for r in rows}))}")
+    print(
+        f"\n{len(scored)} dev questions ({n_un} unanswerable) from {', '.join(sorted({source for _, source in rows}))}"
+    )
     print("\nrisk–coverage (answer when score ≥ threshold)")
     print(f"{'threshold':>9} {'coverage':>9} {'risk':>6} {'accuracy':>9}")
     for r in table:
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     data[answerer.name] = {
         "threshold": threshold,
         "rule": "maximise answer/abstain decision accuracy on the dev set; ties to lower risk",
-        "dev_sets": sorted({r["source"] for r in rows}),
+        "dev_sets": sorted({source for _, source in rows}),
         "n_questions": len(scored),
         "n_unanswerable": n_un,
         "coverage": round(chosen["coverage"], 4),

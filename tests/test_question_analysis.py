@@ -56,8 +56,7 @@ def test_emoji_and_fragments_around_a_question_do_not_hang(question):
 def test_ask_answers_a_question_that_opens_with_a_context_sentence(retriever):
     with time_limit(60, "asking a two-sentence question"):
         answer = ask(
-            "Turkey was sanctioned over its S-400 purchase. Who is the chief of Turkey's Defense Industry "
-            "Directorate?",
+            "Turkey was sanctioned over its S-400 purchase. Who is the chief of Turkey's Defense Industry Directorate?",
             retriever,
         )
     assert not answer.abstained and answer.short_answer == "Ismail Demir"

@@ -23,9 +23,12 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rag.records import Answer
 
 CORRECT_F1 = 0.5  # a non-abstained answer counts as correct at this token F1 or with the gold answer cited
 
@@ -71,6 +74,20 @@ def answer_in_text(golds: Sequence[str], text: str) -> float:
     """1.0 when a normalised gold answer occurs in the normalised text (word-aligned)."""
     haystack = f" {normalize_answer(text)} "
     return float(any(f" {normalize_answer(g)} " in haystack for g in golds if normalize_answer(g)))
+
+
+def is_correct(answer: Answer, golds: Sequence[str]) -> bool:
+    """Whether an answer counts as correct (``rag eval``'s ``correct``; ``eval/calibrate.py`` uses it too).
+
+    Not abstained, and token F1 ≥ CORRECT_F1 on the short answer (else the answer text), or, when there
+    is no short answer, a gold answer inside the cited text.
+    """
+    if answer.abstained or not golds:
+        return False
+    if token_f1(answer.short_answer or answer.text, golds) >= CORRECT_F1:
+        return True
+    cited = " ".join(c.text for c in answer.citations)
+    return not answer.short_answer and answer_in_text(golds, cited) == 1.0
 
 
 # ---------------------------------------------------------------------------

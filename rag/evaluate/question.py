@@ -18,11 +18,11 @@ from rag.budget import time_budget as budget
 from rag.errors import RagError
 from rag.evaluate.gold import GoldQuestion, QuestionResult
 from rag.evaluate.metrics import (
-    CORRECT_F1,
     answer_in_text,
     clean_floats,
     evidence_ranks,
     exact_match,
+    is_correct,
     recall_at,
     reciprocal_rank,
     status_of,
@@ -124,9 +124,7 @@ def evaluate_question(
         scores["exact_match"] = exact_match(prediction, gold.answers) if answered else 0.0
         scores["token_f1"] = token_f1(prediction, gold.answers) if answered else 0.0
         scores["answer_in_citation"] = answer_in_text(gold.answers, cited_text) if answered else 0.0
-        scores["correct"] = answered and (
-            scores["token_f1"] >= CORRECT_F1 or (not answer.short_answer and scores["answer_in_citation"] == 1.0)
-        )
+        scores["correct"] = answered and is_correct(answer, gold.answers)
     if answered:
         scores.update(_citation_scores(answer, retriever, checker))
     scores["status"] = "failed" if error is not None else status_of(scores, gold.answerable, answer.abstained)
