@@ -11,6 +11,7 @@ import sys
 
 from rag.errors import RagError
 from rag.redaction import install_log_redaction, redact
+from rag.validation import parse_date
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +41,14 @@ def _positive_number(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be a number above 0, not {value!r}")
     return number
+
+
+def _date(value: str):
+    """An argparse type: a calendar date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD)."""
+    try:
+        return parse_date(value, "")
+    except RagError as exc:
+        raise argparse.ArgumentTypeError(str(exc).strip()) from None
 
 
 def _add_answerer_options(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +100,12 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", type=_positive_int, default=5, help="number of passages (default 5)")
     parser.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="hybrid", help="default hybrid")
     parser.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
+    parser.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="DATE",
+        help="search only articles published on or before DATE (YYYY-MM-DD); undated articles are kept",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -149,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--compare", nargs=2, metavar=("OLD_DIR", "NEW_DIR"), help="compare two run folders")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    evaluate.add_argument(
+        "--no-as-of",
+        action="store_true",
+        help="ignore the gold rows' as_of and week: search the whole corpus for every question",
+    )
+    evaluate.add_argument(
+        "--week-slack",
+        type=int,
+        metavar="DAYS",
+        help="a row with a week (no as_of) is searched as of week + DAYS (default 3, see eval/README.md)",
+    )
     _add_retrieval_options(evaluate)
     _add_answerer_options(evaluate)
     _add_time_budget_option(evaluate, "each question (it then counts as an abstention)")

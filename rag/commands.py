@@ -17,7 +17,7 @@ from rag.check.checker import CitationChecker, report_table
 from rag.check.formats import parse_check_input, read_input
 from rag.errors import PARTIAL_RUN, RagError
 from rag.evaluate.compare import compare_runs, format_comparison
-from rag.evaluate.gold import load_gold
+from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold
 from rag.evaluate.report import format_summary
 from rag.evaluate.run import run_evaluation, run_folder, run_manifest, write_run
 from rag.records import Answer
@@ -58,7 +58,9 @@ def _retriever(args: argparse.Namespace) -> Retriever:
     settings = _settings(args)
     embedder = default_embedder()
     index = open_index(settings, embedder, rebuild=not args.no_rebuild)
-    return Retriever(index, embedder, mode=args.retriever, rrf_k=settings.rrf_k)
+    # `rag eval` dates each question itself (rag.evaluate.gold.dated); search and ask take --as-of here.
+    as_of = None if args.run == "cmd_eval" else getattr(args, "as_of", None)
+    return Retriever(index, embedder, mode=args.retriever, rrf_k=settings.rrf_k, as_of=as_of)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -85,7 +87,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.gold:
         raise RagError("give a gold file with --gold FILE, or two run folders with --compare OLD NEW")
 
+    if args.as_of and args.no_as_of:
+        raise RagError("give --as-of DATE (one date for every question) or --no-as-of (no dates), not both")
+    slack = WEEK_SLACK_DAYS if args.week_slack is None else args.week_slack
     questions = load_gold(args.gold, args.split)  # validated whole before anything runs
+    questions = dated(questions, args.as_of, use_gold=not args.no_as_of, week_slack=slack)
     run_folder(args.out)  # so is --out: a run never replaces what the user made
     retriever = _retriever(args)
     answerer = answerer_for(args.answerer, retriever, _llm_config(args))
@@ -95,6 +101,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         questions, retriever, answerer, checker, k=args.k, progress=not args.quiet, time_budget=budget
     )
     manifest = run_manifest(Path(args.gold), retriever, answerer.name, args.k, args.split, answerer)
+    manifest["settings"]["as_of"] = (
+        args.as_of.isoformat() if args.as_of else "none" if args.no_as_of else f"gold as_of, else week + {slack} days"
+    )
     out = write_run(Path(args.out), results, metrics, manifest)
     if metrics["timed_out"]:
         print(

@@ -1,19 +1,27 @@
 """Gold question sets: reading and validating them, and the result of running one question.
 
 A gold set is JSONL, one question a line (README: Gold questions): ``{"id", "question", "answers",
-"evidence": [{"doc_id", "quote"}], "answerable", "split"?}``.
+"evidence": [{"doc_id", "quote"}], "answerable", "split"?, "as_of"?, "week"?}``. ``as_of`` is the date
+the question is asked on; ``week`` (YYYYMMDD) the week it was asked, "this week" being the days before
+it. Either makes ``rag eval`` search only the articles published by then (``dated``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
+from rag.validation import parse_date
 
 SPLITS = ("dev", "test")
+# A row's week (YYYYMMDD) is when its question was asked; the articles that answer it are published before
+# it, though search engines date some a few days later (dev-2023: 99% within 2.8 days). Chosen on dev-2023
+# figures (eval/README.md: As-of dates).
+WEEK_SLACK_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class GoldQuestion:
     evidence: tuple[GoldEvidence, ...]
     answerable: bool
     split: str | None = None
+    as_of: date | None = None  # the row's as_of; after ``dated``, the date the question is searched as of
+    week: date | None = None
 
 
 def _gold_error(path: Path, number: int, problem: str) -> RagError:
@@ -71,9 +81,40 @@ def _parse_gold_line(path: Path, number: int, line: str) -> GoldQuestion:
     split = record.get("split")
     if split is not None and split not in SPLITS:
         raise _gold_error(path, number, f"'split' must be one of {', '.join(SPLITS)}")
+    dates: dict[str, date | None] = {}
+    for key in ("as_of", "week"):
+        value = record.get(key)
+        try:
+            dates[key] = parse_date(value, f"'{key}'") if value is not None else None
+        except RagError as exc:
+            raise RagError(f"{path} line {number}: {exc}") from None
     return GoldQuestion(
-        record["id"], record["question"], tuple(record["answers"]), tuple(evidence), record["answerable"], split
+        record["id"],
+        record["question"],
+        tuple(record["answers"]),
+        tuple(evidence),
+        record["answerable"],
+        split,
+        as_of=dates["as_of"],
+        week=dates["week"],
     )
+
+
+def dated(questions: list[GoldQuestion], as_of: date | None, use_gold: bool, week_slack: int) -> list[GoldQuestion]:
+    """The questions with the date each is searched as of, in ``as_of``.
+
+    Args:
+        as_of: one date for every question (``rag eval --as-of``), which overrides the rows' own.
+        use_gold: whether a row's ``as_of``, else its ``week`` plus ``week_slack`` days, is used
+            (``rag eval --no-as-of`` turns it off); a row with neither is searched undated.
+    """
+    result = []
+    for q in questions:
+        when = as_of
+        if when is None and use_gold:
+            when = q.as_of or (q.week + timedelta(days=week_slack) if q.week else None)
+        result.append(replace(q, as_of=when))
+    return result
 
 
 def load_gold(path: str | Path, split: str | None = None) -> list[GoldQuestion]:

@@ -103,7 +103,12 @@ def evaluate_question(
     k: int,
     time_budget: float | None = None,
 ) -> QuestionResult:
-    """Answers one gold question and scores retrieval, answer, abstention and citations (see the module)."""
+    """Answers one gold question and scores retrieval, answer, abstention and citations (see the module).
+
+    A question with an ``as_of`` date is searched among the articles published by then.
+    """
+    if gold.as_of is not None:
+        retriever = retriever.dated(gold.as_of)
     started = time.perf_counter()
     answer, timed_out, error = _answer(gold, retriever, answerer, k, time_budget)
     latency_ms = (time.perf_counter() - started) * 1000

@@ -60,6 +60,7 @@ class Passage:
     text: str
     score: float
     rank: int
+    published: str | None = None  # the document's publication date as YYYY-MM-DD; None when undated
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

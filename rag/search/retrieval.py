@@ -2,10 +2,16 @@
 
 Chunks overlap, so a lower-ranked chunk that repeats text of a higher-ranked one
 is trimmed to the text not yet shown, or dropped when nothing new remains.
+
+A retriever may be dated (``Retriever.dated``): it then searches the corpus as it stood on that day.
+Documents published after it are left out of both rankings before they are fused (each ranking is
+fetched deeper until enough remain), undated documents are kept, and the order of the rest is unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -14,6 +20,7 @@ from rag.budget import check_time_budget
 from rag.errors import RagError
 from rag.records import Passage
 from rag.search.structures import bm25_tokens
+from rag.validation import as_date
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
@@ -40,31 +47,63 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> list[tuple
 class Retriever:
     """Finds the passages of an index that best match a question."""
 
-    def __init__(self, index: Index, embedder: Embedder, mode: Mode = "hybrid", rrf_k: int = 60):
+    def __init__(
+        self, index: Index, embedder: Embedder, mode: Mode = "hybrid", rrf_k: int = 60, as_of: date | None = None
+    ):
         if mode not in MODES:
             raise ValueError(f"unknown retriever '{mode}': choose one of {', '.join(MODES)}")
         self.index = index
         self.embedder = embedder
         self.mode = mode
         self.rrf_k = rrf_k
+        self.as_of = as_of  # None: the whole corpus; else only documents published by then (or undated)
+        self._dates = _DocumentDates(index)
+
+    def dated(self, as_of: date | None) -> Retriever:
+        """The same retriever searching the corpus as of a date (None: the whole corpus); shares its caches."""
+        twin = Retriever(self.index, self.embedder, self.mode, self.rrf_k, as_of)
+        twin._dates = self._dates
+        return twin
 
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        """(chunk position, cosine) of the n nearest chunks."""
-        n = min(n, len(self.index))
-        if n == 0:
-            return []
-        scores, ids = _search_one(self.index.faiss, query_vector.reshape(1, -1).astype(np.float32), n)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        """(chunk position, cosine) of the n nearest chunks (published by ``as_of`` when it is set)."""
+
+        def fetch(m: int) -> list[tuple[int, float]]:
+            m = min(m, len(self.index))
+            if m == 0:
+                return []
+            scores, ids = _search_one(self.index.faiss, query_vector.reshape(1, -1).astype(np.float32), m)
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+        return self._within_date(fetch, n)
 
     def lexical(self, question: str, n: int) -> list[tuple[int, float]]:
         """(chunk position, BM25 score) of the n best chunks that share a term with the question."""
-        n = min(n, len(self.index))
         bm25 = self.index.bm25
         terms = [t for t in bm25_tokens([question], self.index.stemmer)[0] if t in bm25.vocab_dict]
-        if n == 0 or not terms:
-            return []
-        ids, scores = bm25.retrieve([terms], k=n, show_progress=False, n_threads=1)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+        def fetch(m: int) -> list[tuple[int, float]]:
+            m = min(m, len(self.index))
+            if m == 0 or not terms:
+                return []
+            ids, scores = bm25.retrieve([terms], k=m, show_progress=False, n_threads=1)
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+        return self._within_date(fetch, n)
+
+    def _within_date(self, fetch: Callable[[int], list[tuple[int, float]]], n: int) -> list[tuple[int, float]]:
+        """The first n results of ``fetch`` whose document is not published after ``as_of``, fetching
+        four times deeper each time too few remain, until the ranking runs out."""
+        if self.as_of is None:
+            return fetch(n)
+        allowed = self._dates.allowed(self.as_of)
+        depth = n
+        while True:
+            found = fetch(depth)
+            kept = [(i, s) for i, s in found if allowed[i]]
+            if len(kept) >= n or len(found) < min(depth, len(self.index)) or depth >= len(self.index):
+                return kept[:n]
+            depth *= 4
 
     def ranked(self, question: str, n: int, mode: Mode | None = None) -> list[tuple[int, float]]:
         """(chunk position, score) of the best n chunks under the given mode."""
@@ -97,12 +136,48 @@ class Retriever:
             if end - start < MIN_NEW_TEXT * (chunk.end - chunk.start):
                 continue
             shown.setdefault(chunk.doc_id, []).append((start, end))
+            published = self._dates.of(chunk.doc_id)
             passages.append(
-                Passage(chunk.doc_id, chunk.chunk_id, start, end, text[start:end], score, len(passages) + 1)
+                Passage(
+                    chunk.doc_id,
+                    chunk.chunk_id,
+                    start,
+                    end,
+                    text[start:end],
+                    score,
+                    len(passages) + 1,
+                    published=published.isoformat() if published else None,
+                )
             )
             if len(passages) == k:
                 break
         return passages
+
+
+class _DocumentDates:
+    """Publication dates of an index's documents, read once, and which chunks each as-of date allows."""
+
+    def __init__(self, index: Index):
+        self.index = index
+        self._dates: dict[str, date | None] | None = None
+        self._allowed: dict[date, np.ndarray] = {}
+
+    def of(self, doc_id: str) -> date | None:
+        """The document's publication date; None when it has none or one that is not a date."""
+        if self._dates is None:
+            self._dates = {
+                doc.id: as_date(doc.published) if doc.published else None for doc in self.index.documents.values()
+            }
+        return self._dates.get(doc_id)
+
+    def allowed(self, as_of: date) -> np.ndarray:
+        """Per chunk position: True when its document is undated or published on or before ``as_of``."""
+        if as_of not in self._allowed:
+            if len(self._allowed) > 64:  # one entry per question week at most; bounded all the same
+                self._allowed.clear()
+            by_doc = {doc_id: (d := self.of(doc_id)) is None or d <= as_of for doc_id in self.index.documents}
+            self._allowed[as_of] = np.fromiter((by_doc[c.doc_id] for c in self.index.chunks), bool, len(self.index))
+        return self._allowed[as_of]
 
 
 def _search_one(faiss_index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
