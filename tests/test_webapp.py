@@ -92,6 +92,21 @@ def test_bad_input_is_a_one_line_error(client):
         _ask(client, "   ")
 
 
+def test_the_as_of_date_field_dates_the_search_and_refuses_a_bad_date(client, app_env):
+    from gradio_client.exceptions import AppError
+
+    state, _ = app_env
+    _, plain = _ask(client, INDIA)
+    _, dated = client.predict(INDIA, 5, "extractive", "2019-07-12", api_name="/ask")
+    assert dated["passages"] == plain["passages"]  # the seed articles are undated: kept whatever the date
+    assert {p["published"] for p in dated["passages"]} == {None}
+    with pytest.raises(AppError, match=r"the as-of date '2019-13-12' is not a date"):
+        client.predict(INDIA, 5, "extractive", "2019-13-12", api_name="/ask")
+    dated_state = state._retriever_as_of("2019-07-12")
+    assert dated_state.as_of is not None and dated_state.as_of.isoformat() == "2019-07-12"
+    assert state._retriever_as_of("  ").as_of is None
+
+
 def test_twenty_concurrent_requests_are_all_answered_correctly(client, app_env):
     state, _ = app_env
     questions = [INDIA, YEAR, UNANSWERABLE, "Which organisation does Omar Lamrani work for?"] * 5

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 def _ask_handler(state: AppState):
     import gradio as gr
 
-    def ask(question: str, k: float, answerer: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def ask(question: str, k: float, answerer: str, as_of: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         verified: list[dict[str, Any]] = []
         try:
-            for event in state.ask_stream(question, int(k), answerer):
+            for event in state.ask_stream(question, int(k), answerer, as_of):
                 if event["type"] == "sentence":
                     verified.append(event)
                     yield views.streaming_html(verified), {"question": question, "status": "writing"}
@@ -104,6 +104,12 @@ def build_app(state: AppState, examples: Sequence[str] = ()) -> gr.Blocks:
             with gr.Accordion("Settings", open=False):
                 k = gr.Slider(1, MAX_K, value=5, step=1, label="Passages to retrieve (k)")
                 answerer = gr.Dropdown(list(ANSWERERS), value=ANSWERERS[0], label="Answerer")
+                as_of = gr.Textbox(
+                    value="",
+                    label="As of (YYYY-MM-DD, optional): only articles published by then, and undated ones",
+                    max_lines=1,
+                    elem_id="as-of",
+                )
             if examples:
                 gr.Examples([[q] for q in examples], inputs=[question], label="Example questions")
             answer_view = gr.HTML(elem_id="answer", js_on_load=CITATION_JS)
@@ -140,7 +146,7 @@ def build_app(state: AppState, examples: Sequence[str] = ()) -> gr.Blocks:
         for trigger in (ask_button.click, question.submit):
             trigger(
                 ask,
-                [question, k, answerer],
+                [question, k, answerer, as_of],
                 [answer_view, answer_json],
                 api_name="ask" if trigger == ask_button.click else None,
                 api_visibility="public" if trigger == ask_button.click else "private",

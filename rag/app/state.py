@@ -31,6 +31,7 @@ from rag.search.build import BuildReport
 from rag.search.index import configured_corpus, ingest
 from rag.search.retrieval import Retriever
 from rag.settings import Settings, env_positive
+from rag.validation import parse_date
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
@@ -127,19 +128,33 @@ class AppState:
             slots.release()
 
     def ask(
-        self, question: str, k: int = 5, answerer: str = "extractive", deadline: Deadline | None = None
+        self,
+        question: str,
+        k: int = 5,
+        answerer: str = "extractive",
+        deadline: Deadline | None = None,
+        as_of: str | None = None,
     ) -> tuple[Answer, float]:
-        """The answer (or abstention) to ``question`` and the seconds it took, within the time budget."""
+        """The answer (or abstention) to ``question`` and the seconds it took, within the time budget.
+
+        ``as_of`` (a date, or empty): search only the articles published by then, and undated ones.
+        """
         if not 1 <= int(k) <= MAX_K:
             raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
         started = time.perf_counter()
         deadline = deadline or self._deadline("the question")
-        _, retriever, _ = self.snapshot()
+        retriever = self._retriever_as_of(as_of)
         with deadline.active(), self._slot(self._model_slots, deadline):
             answer = ask(question, retriever, answerer_for(answerer, retriever), k=int(k))
         return answer, time.perf_counter() - started
 
-    def ask_stream(self, question: str, k: int = 5, answerer: str = "extractive") -> Iterator[dict[str, Any]]:
+    def _retriever_as_of(self, as_of: str | None) -> Retriever:
+        retriever = self.snapshot()[1]
+        return retriever.dated(parse_date(as_of, "the as-of date")) if as_of and as_of.strip() else retriever
+
+    def ask_stream(
+        self, question: str, k: int = 5, answerer: str = "extractive", as_of: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """``ask`` as events. The LLM answerer streams a ``{"type": "sentence", "kept": bool, ...}`` event per
         reply sentence once the checker has verified it (``rag.answer.pipeline.stream_ask``); every answerer
         ends with ``{"type": "answer", "answer": Answer, "seconds": float}``.
@@ -150,10 +165,10 @@ class AppState:
             raise RagError(f"k must be between 1 and {MAX_K}: choose how many passages to retrieve")
         started = time.perf_counter()
         deadline = self._deadline("the question")
-        _, retriever, _ = self.snapshot()
+        retriever = self._retriever_as_of(as_of)
         chosen = answerer_for(answerer, retriever)
         if not isinstance(chosen, StreamingAnswerer):
-            answer, seconds = self.ask(question, k, answerer, deadline)
+            answer, seconds = self.ask(question, k, answerer, deadline, as_of)
             yield {"type": "answer", "answer": answer, "seconds": seconds}
             return
         try:
