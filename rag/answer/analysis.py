@@ -53,8 +53,8 @@ class Mention:
     label: str
     start: int
     end: int
-    verb: str = ""  # lemma of the verb the mention depends on ("imposed … in December" -> "impose")
-    governor: str = ""  # lemma of the word the mention modifies ("14 countries" -> "country")
+    verb: str = ""  # lemma of the verb the mention depends on ("the bridge reopened on Friday" -> "reopen")
+    governor: str = ""  # lemma of the word the mention modifies ("300 refugees" -> "refugee")
     clause: int = -1  # token index of the clause head, to tell which names share a clause with it
 
 

@@ -91,8 +91,9 @@ _LIST_GLUE = re.compile(r"\s*(?:,|,?\s+and|,?\s+or)\s+(?:the\s+)?$")
 def _short_answer(q: QuestionInfo, sentence: SentenceInfo, matched: frozenset[str]) -> Mention | None:
     """The entity of the expected type that best fits the question in the sentence.
 
-    Preferred, in order: an entity that depends on a verb of the question ("imposed … in December"),
-    the label the question type ranks first, the entity nearest to the question's words.
+    Preferred, in order: an entity that depends on a verb of the question ("When did the bridge
+    reopen?": "reopened on Friday"), the label the question type ranks first, the entity nearest to
+    the question's words.
     """
     if not q.expected:
         return None
@@ -288,7 +289,7 @@ def confidence(similarity: float, support: float, slot: float) -> float:
     The mean of question–sentence similarity and content-word support, scaled down
     when the sentence lacks the answer slot (no entity of the expected type next to
     the wh-clause's names): a sentence that talks about the right topic but gives,
-    say, India's contract value for a question about Turkey's must not pass.
+    say, India's contract value for a question about China's must not pass.
     """
     base = 0.5 * max(0.0, min(1.0, similarity)) + 0.5 * support
     return round(base * (0.25 + 0.75 * slot), 4)

@@ -3,8 +3,8 @@
 * Its *type* (who, when, how much …) names the entity labels that can answer it; the noun after
   "which"/"what" ("which law") narrows them.
 * Its *focus names* (proper names, numbers) are split by clause: names in the clause that holds the
-  wh-word constrain the answer and must appear in the sentence that holds it ("What was the value of
-  **Turkey's** contract?"); names in a coordinated clause ("…, and was Turkey sanctioned?") may be
+  wh-word constrain the answer and must appear in the sentence that holds it ("How much did **China**
+  pay for its S-400 missiles?"); names in a coordinated clause ("…, and was Turkey sanctioned?") may be
   backed by another sentence, and such a question is also searched clause by clause.
 """
 
@@ -156,7 +156,7 @@ def _kind_and_labels(doc, wh) -> tuple[str | None, tuple[str, ...]]:
             lemma = noun.lemma_.lower()
             if lemma in NOUN_LABELS:
                 return word, NOUN_LABELS[lemma]
-            if word == "which":  # "which programme": any named thing not in the question
+            if word == "which":  # "which singer": any named thing not in the question
                 return word, ("ORG", "PRODUCT", "GPE", "LAW", "EVENT", "WORK_OF_ART", "PERSON", "NORP", "LOC", "FAC")
         if word == "whose":
             return word, TYPE_LABELS["whose"]
