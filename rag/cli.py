@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--week-slack",
         type=int,
         metavar="DAYS",
-        help="a row with a week (no as_of) is searched as of week + DAYS (default 3, see eval/README.md)",
+        help="a row with a week (no as_of) is searched as of week + DAYS (default 5, see eval/README.md)",
     )
     _add_retrieval_options(evaluate)
     _add_answerer_options(evaluate)

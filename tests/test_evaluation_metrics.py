@@ -112,7 +112,7 @@ GOOD = {
         (json.dumps({k: v for k, v in GOOD.items() if k != "question"}), "line 2: missing 'question'"),
         (json.dumps({**GOOD, "id": "q2", "answers": []}), "line 2: an answerable question needs at least one answer"),
         (json.dumps({**GOOD, "id": "q2", "answerable": False}), "line 2: an unanswerable question has empty"),
-        (json.dumps(GOOD), "line 2: duplicate id 'q1'"),
+        (json.dumps({**GOOD, "question": "Who else?"}), "line 2: duplicate id 'q1'"),
     ],
 )
 def test_a_malformed_gold_line_is_named_in_the_error(tmp_path, bad, problem):
@@ -120,6 +120,27 @@ def test_a_malformed_gold_line_is_named_in_the_error(tmp_path, bad, problem):
     path.write_text(json.dumps(GOOD) + "\n" + bad + "\n")
     with pytest.raises(RagError, match=problem):
         load_gold(path)
+
+
+def test_a_question_repeated_exactly_is_read_once_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "gold.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "id": "q2"}) + "\n" + json.dumps(GOOD) + "\n")
+    assert [q.id for q in load_gold(path)] == ["q1", "q2"]
+    assert "line 3 repeats question 'q1' exactly" in caplog.text
+
+
+def test_every_seed_gold_quote_is_in_its_article():
+    from tests.conftest import ROOT, SEEDS
+
+    articles = {p.stem: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
+    questions = load_gold(ROOT / "eval" / "seeds_gold.jsonl")
+    squashed = {doc_id: " ".join(text.split()) for doc_id, text in articles.items()}
+    quotes = [(e.doc_id, e.quote, q.split) for q in questions for e in q.evidence]
+    assert quotes and all(" ".join(quote.split()) in squashed[doc_id] for doc_id, quote, _ in quotes)
+    # The test split's quotes are verbatim, line breaks included (the dev split's may wrap differently).
+    assert all(quote in articles[doc_id] for doc_id, quote, split in quotes if split == "test")
+    test = [q for q in questions if q.split == "test"]
+    assert len(test) == 51 and sum(not q.answerable for q in test) == 13
 
 
 def test_the_seed_gold_set_is_valid_and_split():
