@@ -34,12 +34,11 @@ ANSWERABLE = [
     ("Who is the Turkish president?", "Erdogan"),
     ("In which year was Turkey's first batch of missiles officially delivered?", "2019"),
     ("Who heads Turkey's Defense Industry Directorate?", "Ismail Demir"),
-    ("When did the US impose sanctions on the Defense Industry Directorate's chief?", "December of 2020"),
+    ("When were sanctions imposed on the head of Turkey's defence procurement agency?", "December of 2020"),
     ("In which city did Erdogan and Putin hold their meeting?", "Sochi"),
     ("Which US Secretary of State thanked Turkish officials for their logistical support?", "Antony Blinken"),
     ("Which American rivals has Turkey shown a willingness to work with?", "Russia"),
     ("Which US president's administration held talks with Erdogan's government?", "Joe Biden"),
-    ("Which fighter jet programme was Turkey removed from after buying the S-400s?", "F-35"),
     ("Which alliance's systems does Turkey say the S-400s would not be integrated into?", "NATO"),
     pytest.param(
         "How many Turkish officials besides the directorate's chief were hit by US sanctions?",
@@ -79,6 +78,15 @@ ANSWERABLE = [
         marks=pytest.mark.xfail(
             strict=True,
             reason=KNOWN_MISS + ": a sentence about coordinating with Russia outscores the one naming Afghanistan",
+        ),
+    ),
+    pytest.param(
+        "From which American jet programme was Turkey expelled?",
+        "F-35",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=KNOWN_MISS
+            + ": 'expelled' is not in the answer sentence ('removing'), so confidence is below the threshold",
         ),
     ),
     pytest.param(

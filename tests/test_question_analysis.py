@@ -60,3 +60,14 @@ def test_ask_answers_a_question_that_opens_with_a_context_sentence(retriever):
             retriever,
         )
     assert not answer.abstained and answer.short_answer == "Ismail Demir"
+
+
+def test_which_with_an_untyped_noun_accepts_any_named_thing():
+    info = analyse_question("Which streaming service raised its prices this week?")
+    assert info.kind == "which" and {"ORG", "PRODUCT", "PERSON", "GPE"} <= set(info.expected)
+    assert analyse_question("Which country raised its prices?").expected == ("GPE", "LOC")  # a typed noun
+
+
+def test_who_is_a_name_asks_for_a_person_like_entity_not_a_definition():
+    info = analyse_question("Who is Maria Lopez?")
+    assert info.kind == "who" and info.expected[0] == "PERSON"
