@@ -94,7 +94,7 @@ class QuestionInfo:
     slot_names: tuple[str, ...]  # folded names in the wh-clause: they must appear beside the answer
     other_names: tuple[str, ...]  # folded names in other clauses: any cited sentence may hold them
     english: bool  # whether the question looks like English at all
-    type_noun: str | None = None  # "value" in "What was the value of …": an entity of the type stands for it
+    type_noun: str | None = None  # "value" in "What is the value of …": an entity of the type stands for it
     roles: tuple[str, ...] = ()  # "president" in "Who is the president of …": the answer sentence must say it
     plural: bool = False  # "Which countries …": the short answer may be a list
     year: bool = False  # "In what year …": the answer must hold a year
@@ -118,7 +118,7 @@ def _type_noun(doc, wh):
     elif nxt is not None and nxt.pos_ == "NOUN":
         noun = nxt
     elif wh.dep_ in ("attr", "nsubj") and wh.head.lemma_ == "be":
-        # "What was the value of …": the subject names what is asked.
+        # "What is the value of …": the subject names what is asked.
         subjects = [c for c in wh.head.children if c.dep_ in ("nsubj", "nsubjpass", "attr") and c.i != wh.i]
         noun = subjects[0] if subjects else None
     if noun is None and wh.lower_ in ("which", "what") and wh.dep_ != "attr":
