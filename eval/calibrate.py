@@ -32,30 +32,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.errors import RagError  # noqa: E402  (after the path is set)
-from rag.evaluate.gold import GoldQuestion, load_gold  # noqa: E402
+from rag.evaluate.gold import load_gold  # noqa: E402
 from rag.evaluate.metrics import is_correct  # noqa: E402
 
 DEFAULT_SETS = [ROOT / "eval" / "seeds_gold.jsonl", ROOT / "eval" / "dev_questions.jsonl"]
 
 
-def load_dev(paths: list[Path], split: str = "dev") -> list[tuple[GoldQuestion, str]]:
-    """(question, file name) for the questions of ``split`` in gold files (files that do not exist are skipped).
+def load_dev(paths: list[Path], split: str = "dev") -> list[dict]:
+    """Rows of the given split from gold files, each with its file name as ``source`` (files that do not
+    exist are skipped).
 
-    Raises RagError for a malformed file, or one with a row that has no ``split``.
+    Raises RagError for a malformed file (``rag eval``'s validation), or one with a row that has no ``split``.
     """
     rows = []
     for path in paths:
         if not path.exists():
             print(f"note: {path} not found, skipped", file=sys.stderr)
             continue
-        questions = load_gold(path)
-        unsplit = [q.id for q in questions if q.split is None]
+        unsplit = [q.id for q in load_gold(path) if q.split is None]
         if unsplit:
             raise RagError(
                 f"{path}: {len(unsplit)} rows have no 'split' (first: {unsplit[0]}); "
                 'give each row "split": "dev" or "test", calibration reads only dev rows'
             )
-        rows += [(q, path.name) for q in questions if q.split == split]
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and (row := json.loads(line))["split"] == split:
+                rows.append({**row, "source": path.name})
     return rows
 
 
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not rows or all(q.answerable for q, _ in rows) or not any(q.answerable for q, _ in rows):
+    if not rows or all(r["answerable"] for r in rows) or not any(r["answerable"] for r in rows):
         print("error: the dev set needs both answerable and unanswerable questions", file=sys.stderr)
         return 2
     embedder = default_embedder()
@@ -108,17 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     answerer = default_answerer(retriever)
     scored = []
     print(f"{'id':<10} {'ans':<5} {'ok':<5} score  question")
-    for q, _ in rows:
-        answer = ask(q.question, retriever, answerer, k=args.k, threshold=float("-inf"))
-        correct = q.answerable and is_correct(answer, q.answers)
-        scored.append((answer.score, q.answerable, correct))
-        print(f"{q.id:<10} {q.answerable!s:<5} {correct!s:<5} {answer.score:.3f}  {q.question[:70]}")
+    for row in rows:
+        answer = ask(row["question"], retriever, answerer, k=args.k, threshold=float("-inf"))
+        correct = bool(row["answerable"]) and is_correct(answer, row["answers"])
+        scored.append((answer.score, bool(row["answerable"]), correct))
+        print(f"{row['id']:<10} {row['answerable']!s:<5} {correct!s:<5} {answer.score:.3f}  {row['question'][:70]}")
 
     threshold, table = choose_threshold(scored)
     n_un = sum(1 for _, a, _ in scored if not a)
-    print(
-        f"\n{len(scored)} dev questions ({n_un} unanswerable) from {', '.join(sorted({source for _, source in rows}))}"
-    )
+    print(f"\n{len(scored)} dev questions ({n_un} unanswerable) from {', '.join(sorted({r['source'] for r in rows}))}")
     print("\nrisk–coverage (answer when score ≥ threshold)")
     print(f"{'threshold':>9} {'coverage':>9} {'risk':>6} {'accuracy':>9}")
     for r in table:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     data[answerer.name] = {
         "threshold": threshold,
         "rule": "maximise answer/abstain decision accuracy on the dev set; ties to lower risk",
-        "dev_sets": sorted({source for _, source in rows}),
+        "dev_sets": sorted({r["source"] for r in rows}),
         "n_questions": len(scored),
         "n_unanswerable": n_un,
         "coverage": round(chosen["coverage"], 4),

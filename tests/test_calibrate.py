@@ -51,12 +51,12 @@ def test_only_dev_rows_are_read(calibrate, tmp_path):
     gold = tmp_path / "gold.jsonl"
     _write(gold, [_row("d1", "dev"), _row("t1", "test"), _row("d2", "dev", answerable=False)])
     rows = calibrate.load_dev([gold])
-    assert [(q.id, source) for q, source in rows] == [("d1", "gold.jsonl"), ("d2", "gold.jsonl")]
+    assert [(r["id"], r["source"]) for r in rows] == [("d1", "gold.jsonl"), ("d2", "gold.jsonl")]
 
 
 def test_the_shipped_dev_sets_all_say_their_split(calibrate):
     rows = calibrate.load_dev(calibrate.DEFAULT_SETS)
-    assert rows and {q.split for q, _ in rows} == {"dev"}
+    assert rows and {r["split"] for r in rows} == {"dev"}
 
 
 def test_calibration_uses_the_eval_judgement_and_defines_none_of_its_own(calibrate):

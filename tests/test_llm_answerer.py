@@ -120,7 +120,7 @@ def test_invented_number_is_removed(script, answerer, retriever, seed_index):
 
 
 def test_wrong_model_designator_is_removed(script, answerer, retriever, seed_index):
-    question = "In how many countries are S-300 systems deployed?"
+    question = "How many countries already have the S-300 deployed?"
     passages = retrieve(question, retriever, 5)
 
     def reply(body: dict) -> str:

@@ -17,7 +17,7 @@ from rag.errors import ServiceUnavailableError
 from .llm_server import Step, _pieces
 from .test_llm_answerer import INDIA, faithful
 
-KOFMAN = "Who is Michael Kofman?"
+KOFMAN = "Which security analyst described the Turkey deal as a major defence sales victory for Russia?"
 
 
 def gold_file(tmp_path, questions: list[str]):
@@ -79,7 +79,9 @@ def test_a_server_that_is_not_running_stops_the_run_at_once(seed_settings, seed_
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    gold = gold_file(tmp_path, [INDIA, KOFMAN, INDIA + " ", KOFMAN + " ", "Who is Omar Lamrani?"])
+    gold = gold_file(
+        tmp_path, [INDIA, KOFMAN, INDIA + " ", KOFMAN + " ", "Which organisation does Omar Lamrani work for?"]
+    )
     index = ["--index", str(seed_settings.index_dir), "--no-rebuild", "--quiet"]
     code, _, err = rag(
         capsys, "eval", "--gold", str(gold), "--out", str(tmp_path / "run"), *index, *llm_options(url),

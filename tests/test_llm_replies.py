@@ -60,7 +60,7 @@ def test_a_reply_with_markers_leading_each_line_keeps_both_sentences(script, ans
 # ---------------------------------------------------------------------------
 # Defect 2: a true sentence citing the wrong passage is re-attributed, and the change is shown
 
-KOFMAN = "Who is Michael Kofman?"
+KOFMAN = "What kind of analyst is Michael Kofman?"
 KOFMAN_SENTENCE = "Kofman is a security analyst who focuses on Russia."
 
 

@@ -102,7 +102,7 @@ def _restated(
         best = max(range(len(inside)), key=lambda i: (spans[i] is not None, float(similar[i])))
         about, span = inside[best], spans[best]
         q = analyse_question(part)
-        if (q.expected or q.defined) and span is None:
+        if q.expected and span is None:
             slot, coverage = 0.0, about.coverage  # the generated sentence does not give the answer
         else:
             slot, coverage = _with_stated_terms(q, about, sentence)
