@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +52,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args, args.paths)
     _, report = ingest(settings, progress=not args.quiet)  # bars from the start: building may take long
     print(f"indexed {report.summary()} → {report.path}")
+    # ru_maxrss is in KiB on Linux; for children it is the largest waited-for process (a parsing worker).
+    main, worker = (
+        resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    workers = f", {worker:,.0f} MiB (largest parsing worker)" if worker else ""
+    print(f"peak memory: {main:,.0f} MiB (this process){workers}", file=sys.stderr)
     return 0
 
 

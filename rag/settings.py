@@ -62,6 +62,30 @@ class ChunkSettings:
         return asdict(self)
 
 
+SENTENCE_BOUNDARIES = ("parser", "senter")
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How articles are analysed at ingest: which spaCy component sets sentence boundaries.
+
+    ``parser`` (the default) runs the dependency parser, whose parse the answer reader uses too;
+    ``senter`` is spaCy's lighter sentence tagger (``RAG_SENTENCE_BOUNDARIES=senter``). Boundaries decide
+    the chunks, so the choice is recorded in the manifest and a change rebuilds the index.
+    """
+
+    sentence_boundaries: str = field(default_factory=lambda: os.environ.get("RAG_SENTENCE_BOUNDARIES") or "parser")
+
+    def __post_init__(self) -> None:
+        if self.sentence_boundaries not in SENTENCE_BOUNDARIES:
+            raise RagError(
+                f"RAG_SENTENCE_BOUNDARIES={self.sentence_boundaries!r} is not one of {', '.join(SENTENCE_BOUNDARIES)}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that decides what the index contains and where it lives."""
@@ -74,6 +98,7 @@ class Settings:
     )
     index_dir: Path = field(default_factory=lambda: Path(os.environ.get("RAG_INDEX", "index")))
     chunking: ChunkSettings = ChunkSettings()
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     # Above this many chunks the index switches from exact to approximate (IVF) search. Measured
     # (bench/README.md): exact search costs ~0.2 ms per 1,000 chunks a query, so at 100k it alone
     # fills the 20 ms search budget and nears the 50 ms p95 limit when the cores are shared,

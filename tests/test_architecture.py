@@ -23,6 +23,7 @@ HEAVY = {
     "gradio",
     "sentence_transformers",
     "onnxruntime",
+    "onnx",
     "bm25s",
     "tokenizers",
     "tiktoken",

@@ -109,6 +109,7 @@ def test_a_build_that_crashes_while_embedding_leaves_the_old_index_working(setti
         raise KeyboardInterrupt
 
     monkeypatch.setattr(embedder, "encode", crash)
+    monkeypatch.setattr(embedder, "encode_passages", crash)  # the bulk path of a build
     with pytest.raises(KeyboardInterrupt):
         ingest(settings, embedder)
     monkeypatch.undo()

@@ -117,40 +117,39 @@ def test_ingest_ask_and_check_over_a_paragraph_longer_than_spacys_limit(
 
 
 def test_ingest_shows_progress_before_it_cuts_the_first_article(huge_corpus, embedder, capsys, monkeypatch):
-    import rag.search.build
-    import rag.search.store
+    import rag.ingest.parallel
     from rag.search.index import ingest
 
+    monkeypatch.setenv("RAG_INGEST_WORKERS", "0")  # cut here, where the spy sees it
     seen_at_first_cut = []
-    cut = rag.search.build.chunk_document
+    cut = rag.ingest.parallel.chunk_document
 
     def spy(doc, *args, **kwargs):
         if not seen_at_first_cut:
             seen_at_first_cut.append(capsys.readouterr().err)
         return cut(doc, *args, **kwargs)
 
-    monkeypatch.setattr(rag.search.build, "chunk_document", spy)
+    monkeypatch.setattr(rag.ingest.parallel, "chunk_document", spy)
     ingest(huge_corpus, embedder, progress=True)
     before, after = seen_at_first_cut[0], capsys.readouterr().err
     assert "reading articles" in before and "100%" in before  # the corpus was read with a bar
-    assert "cutting articles into passages" in before  # the next bar is up before the work starts
-    total = sum(len(d.text) for d in rag.search.store.Index.load(huge_corpus.index_dir).documents.values())
-    assert "cutting articles into passages: 100%" in after and f"/{total / 1000:.1f}k" in after
+    assert "indexing articles" in before  # the one ingest bar is up before the work starts
+    assert "indexing articles: 100%" in after and "3/3" in after
 
 
 def test_an_article_that_cannot_be_cut_is_skipped_with_a_warning(huge_corpus, embedder, monkeypatch, caplog):
-    import rag.search.build
-    import rag.search.store
+    import rag.ingest.parallel
     from rag.search.index import ingest
 
-    cut = rag.search.build.chunk_document
+    monkeypatch.setenv("RAG_INGEST_WORKERS", "0")  # cut here, where the patch applies
+    cut = rag.ingest.parallel.chunk_document
 
     def broken_on_huge(doc, *args, **kwargs):
         if doc.id == "huge":
             raise ValueError("[E088] Text of length 1200000 exceeds maximum of 1000000")
         return cut(doc, *args, **kwargs)
 
-    monkeypatch.setattr(rag.search.build, "chunk_document", broken_on_huge)
+    monkeypatch.setattr(rag.ingest.parallel, "chunk_document", broken_on_huge)
     with caplog.at_level(logging.WARNING):
         index, report = ingest(huge_corpus, embedder)
     # Kept without passages, so the index still matches the corpus (no rebuild on every start).

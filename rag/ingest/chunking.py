@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from rag.ingest.sentences import sentence_spans
@@ -52,11 +52,11 @@ def _split_long(text: str, start: int, end: int, max_tokens: int) -> list[tuple[
 
 
 def _units(
-    text: str, max_tokens: int, fits: Callable[[str], bool] | None, on_progress: Callable[[int], object] | None = None
+    text: str, max_tokens: int, fits: Callable[[str], bool] | None, sentences: Iterable[tuple[int, int]]
 ) -> list[tuple[int, int, int]]:
     """(start, end, tokens) of each sentence, long sentences cut into pieces that fit."""
     units = []
-    pending = deque((start, end, max_tokens) for start, end in sentence_spans(text, on_progress))
+    pending = deque((start, end, max_tokens) for start, end in sentences)
     while pending:
         start, end, limit = pending.popleft()
         tokens = count_tokens(text[start:end])
@@ -78,6 +78,7 @@ def chunk_document(
     settings: ChunkSettings = ChunkSettings(),
     fits: Callable[[str], bool] | None = None,
     on_progress: Callable[[int], object] | None = None,
+    sentences: Iterable[tuple[int, int]] | None = None,
 ) -> list[Chunk]:
     """Cuts ``doc`` into chunks.
 
@@ -88,11 +89,15 @@ def chunk_document(
             a chunk that does not is shortened by whole sentences.
         on_progress: called with the number of characters read as sentence analysis goes
             (they add up to ``len(doc.text)``), for a progress bar on long documents.
+        sentences: the sentence spans of ``doc.text`` when already known (``rag.ingest.analysis`` parses
+            once for sentences and the stored analysis); found with ``sentence_spans`` otherwise.
     """
     if settings.overlap_tokens >= settings.max_tokens:
         raise ValueError("chunk overlap must be smaller than the chunk size")
     text = doc.text
-    units = _units(text, settings.max_tokens, fits, on_progress)
+    if sentences is None:
+        sentences = sentence_spans(text, on_progress)
+    units = _units(text, settings.max_tokens, fits, sentences)
     chunks: list[Chunk] = []
     i = 0
     while i < len(units):

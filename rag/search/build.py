@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,14 +21,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.errors import RagError
-from rag.ingest.chunking import chunk_document
-from rag.ingest.reading import corpus_fingerprint, progress_bar
+from rag.ingest import analysis
+from rag.ingest.parallel import Plan, WordPieceLimit
+from rag.ingest.reading import corpus_fingerprint
 from rag.ingest.stamps import FileStamp
 from rag.records import Chunk, Document
+from rag.search.indexing import article_bar, index_articles
+from rag.search.journal import Journal
 from rag.search.store import FORMAT_VERSION, Artefact, Index
 from rag.search.structures import IVF_NPROBE, ivf_lists
-from rag.settings import TOKENIZER_NAME, ChunkSettings, Settings
-from rag.text import first_line
+from rag.settings import TOKENIZER_NAME, Settings
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
@@ -37,7 +42,7 @@ CORPUS_CHANGED = "the corpus has changed since it was built"
 
 def _versions() -> dict[str, str]:
     versions = {"python": sys.version.split()[0]}
-    for package in ("faiss-cpu", "sentence-transformers", "torch", "bm25s", "tiktoken", "spacy"):
+    for package in ("faiss-cpu", "sentence-transformers", "torch", "onnxruntime", "bm25s", "tiktoken", "spacy"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return versions
@@ -47,17 +52,19 @@ def make_manifest(
     documents: Iterable[Document],
     n_chunks: int,
     embedder: Embedder,
-    chunking: ChunkSettings,
+    settings: Settings,
     corpus_paths: Iterable[Path],
     approximate: bool,
+    store_analysis: bool = False,
 ) -> dict[str, Any]:
-    """The manifest recorded with an index; ``check_manifest`` compares against it."""
+    """The manifest recorded with an index; ``mismatch`` compares against it."""
     documents = list(documents)
     return {
         "format": FORMAT_VERSION,
         "embedder": embedder.describe(),
         "tokenizer": TOKENIZER_NAME,
-        "chunking": chunking.to_dict(),
+        "chunking": settings.chunking.to_dict(),
+        "sentences": settings.analysis.to_dict(),
         "corpus": {
             # Absolute: a relative path would name another folder when read from elsewhere.
             "paths": [os.path.abspath(p) for p in corpus_paths],
@@ -72,7 +79,7 @@ def make_manifest(
         ),
         "versions": _versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    } | ({"analysis": analysis.describe(settings.analysis)} if store_analysis else {})
 
 
 @dataclass(frozen=True)
@@ -89,12 +96,14 @@ class BuildReport:
     seconds: float
     path: Path | None = None
     skipped: tuple[str, ...] = ()  # articles that could not be cut into passages (indexed without any)
+    resumed: int = 0  # articles an interrupted build had already embedded
 
     def summary(self) -> str:
         skipped = f", skipped {len(self.skipped)} (see the warnings)" if self.skipped else ""
+        resumed = f", {self.resumed} resumed" if self.resumed else ""
         return (
             f"{self.documents} articles, {self.chunks} chunks ({self.embedded_chunks} embedded, "
-            f"{self.reused_documents} articles reused); added {len(self.added)}, changed {len(self.changed)}, "
+            f"{self.reused_documents} articles reused{resumed}); added {len(self.added)}, changed {len(self.changed)}, "
             f"removed {len(self.removed)}{skipped}; {self.seconds:.1f} s"
         )
 
@@ -108,79 +117,72 @@ def build_index(
     progress: bool | None = None,
     artefacts: Sequence[Artefact] = (),
     corpus_files: Sequence[FileStamp] | None = None,
+    resume: Path | None = None,
 ) -> tuple[Index, BuildReport]:
-    """Chunks and embeds ``documents``, reusing the vectors of articles unchanged since ``previous``.
+    """Chunks, analyses and embeds ``documents``, reusing articles unchanged since ``previous``.
 
-    Each of ``artefacts`` is then built from the new index (``Index.artefacts[name]``); ``corpus_files``
-    are the stamps of the files the documents were read from, kept so that opening can skip reading them.
+    Work goes through a resume journal in ``resume`` (``generations.resume_folder``; a temporary folder
+    when None): articles it already holds from an interrupted build are not done again. The journal
+    stays until the caller has committed the index (``Journal.remove``). Each of ``artefacts`` is then
+    built from the new index (``Index.artefacts[name]``); ``corpus_files`` are the stamps of the files the
+    documents were read from, kept so that opening can skip reading them.
     """
     started = time.perf_counter()
     if not documents:
         raise RagError("the corpus has no readable articles: add .txt, .md, .html or .jsonl files")
-    reusable = previous is not None and _same_vectors(previous.manifest, embedder, settings.chunking)
+    store_analysis = any(getattr(a, "needs_parses", False) for a in artefacts)
+    reusable = previous is not None and _same_vectors(previous.manifest, embedder, settings, store_analysis)
     old_docs = previous.documents if previous is not None else {}
-    old_chunks: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
+    old_rows: dict[str, list[int]] = {}
     if reusable and previous is not None:
         for position, chunk in enumerate(previous.chunks):
-            old_chunks.setdefault(chunk.doc_id, []).append((chunk, previous.vectors[position]))
+            old_rows.setdefault(chunk.doc_id, []).append(position)
 
     def reuses(doc: Document) -> bool:
         old = old_docs.get(doc.id)
-        return reusable and old is not None and old.content_hash == doc.content_hash and doc.id in old_chunks
+        return reusable and old is not None and old.content_hash == doc.content_hash and doc.id in old_rows
 
-    chunks: list[Chunk] = []
-    vectors: list[np.ndarray | None] = []
-    to_embed: list[int] = []
-    reused, skipped = 0, []
-    to_cut = sum(len(doc.text) for doc in documents if not reuses(doc))
-    with progress_bar(to_cut, "cutting articles into passages", "char", progress) as bar:
-        for doc in documents:
-            if reuses(doc):
-                reused += 1
-                for chunk, vector in old_chunks[doc.id]:
-                    chunks.append(chunk)
-                    vectors.append(vector)
-                continue
-            done = [0]
-
-            def note(characters: int, done=done) -> None:
-                done[0] += characters
-                bar.update(characters)
-
-            try:
-                cut = chunk_document(doc, settings.chunking, fits=embedder.fits, on_progress=note)
-            except Exception as exc:
-                # Kept without passages, so the corpus still matches the index; the next build retries it.
-                log.warning(
-                    "skipped %s (%s): it could not be cut into passages: %s", doc.id, doc.source, first_line(exc)
-                )
-                skipped.append(doc.id)
-                bar.update(len(doc.text) - done[0])
-                continue
-            for chunk in cut:
-                to_embed.append(len(chunks))
-                chunks.append(chunk)
-                vectors.append(None)
-    fresh = embedder.encode([chunks[i].text for i in to_embed], progress=progress)
-    for row, position in enumerate(to_embed):
-        vectors[position] = fresh[row]
-    rows = [v for v in vectors if v is not None]
-    assert len(rows) == len(vectors), "every chunk has its vector by now"
-    matrix = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dimension), np.float32)
-
-    approximate = len(chunks) > settings.approximate_above
-    manifest = make_manifest(documents, len(chunks), embedder, settings.chunking, corpus_paths, approximate)
-    index = Index({d.id: d for d in documents}, chunks, matrix, manifest)
-    index.faiss, index.bm25  # noqa: B018  (build both now, inside the timed build)
-    for artefact in artefacts:
-        index.artefacts[artefact.name] = artefact.build(index, previous)
+    plan = Plan(
+        settings.chunking,
+        settings.analysis,
+        store_analysis,
+        WordPieceLimit(str(embedder.path / "tokenizer.json"), embedder.max_tokens),
+    )
+    key = {
+        "embedder": embedder.describe(),
+        "chunking": settings.chunking.to_dict(),
+        "analysis": settings.analysis.to_dict(),
+        "store_analysis": store_analysis,
+    }
+    folder = resume or Path(tempfile.mkdtemp(prefix="rag-build-"))
+    journal = Journal(folder, key, embedder.dimension)
+    with contextlib.closing(journal):
+        todo = [d for d in documents if not reuses(d) and journal.done(d.id, d.content_hash) is None]
+        with article_bar(len(documents), len(documents) - len(todo), progress) as bar:
+            index_articles(todo, plan, embedder, journal, bar)
+        old_rows = {d.id: old_rows[d.id] for d in documents if reuses(d)}
+        index = _assemble(documents, embedder, settings, previous, old_rows, journal, corpus_paths, store_analysis)
+        index.faiss, index.bm25  # noqa: B018  (build both now, inside the timed build)
+        for artefact in artefacts:
+            index.artefacts[artefact.name] = artefact.build(index, previous)
+    if resume is None:  # a journal of its own: gone with the index (its analyses are read when saving)
+        weakref.finalize(index, shutil.rmtree, folder, True)
     index.corpus_files = tuple(corpus_files) if corpus_files is not None else None
     new_ids = {d.id for d in documents}
+    skipped = [d.id for d in documents if (e := journal.done(d.id, d.content_hash)) is not None and e.error]
+    for doc_id in skipped:
+        # Kept without passages, so the corpus still matches the index; the next build retries it.
+        log.warning(
+            "skipped %s (%s): it could not be cut into passages: %s",
+            doc_id,
+            index.documents[doc_id].source,
+            journal.entries[doc_id].error,
+        )
     report = BuildReport(
         documents=len(documents),
-        chunks=len(chunks),
-        embedded_chunks=len(to_embed),
-        reused_documents=reused,
+        chunks=len(index.chunks),
+        embedded_chunks=sum(len(journal.entries[d.id].spans) for d in todo if d.id in journal.entries),
+        reused_documents=len(old_rows),
         added=tuple(sorted(new_ids - set(old_docs))),
         changed=tuple(
             sorted(d.id for d in documents if d.id in old_docs and old_docs[d.id].content_hash != d.content_hash)
@@ -188,17 +190,70 @@ def build_index(
         removed=tuple(sorted(set(old_docs) - new_ids)),
         seconds=time.perf_counter() - started,
         skipped=tuple(skipped),
+        resumed=len(documents) - len(todo) - len(old_rows),
     )
     return index, report
 
 
-def _same_vectors(manifest: dict[str, Any], embedder: Embedder, chunking: ChunkSettings) -> bool:
-    """Whether vectors in an index built under ``manifest`` can be reused now."""
-    return (
-        manifest.get("embedder", {}).get("weights_sha256") == embedder.weights_sha256
-        and manifest.get("tokenizer") == TOKENIZER_NAME
-        and manifest.get("chunking") == chunking.to_dict()
+def _assemble(
+    documents: list[Document],
+    embedder: Embedder,
+    settings: Settings,
+    previous: Index | None,
+    old_rows: dict[str, list[int]],
+    journal: Journal,
+    corpus_paths: Iterable[Path],
+    store_analysis: bool,
+) -> Index:
+    """The index of ``documents`` in corpus order: reused articles from ``previous`` (``old_rows`` names
+    their chunk positions), the others from the journal. Vectors are copied once into the final matrix."""
+    fresh = journal.vectors()
+    total = sum(len(old_rows[d.id]) if d.id in old_rows else len(journal.entries[d.id].spans) for d in documents)
+    matrix = np.empty((total, embedder.dimension), dtype=np.float32)
+    chunks: list[Chunk] = []
+    records: dict[str, tuple[Path, int, int]] = {}
+    for doc in documents:
+        row = len(chunks)
+        if doc.id in old_rows and previous is not None:
+            positions = old_rows[doc.id]
+            chunks += [previous.chunks[p] for p in positions]
+            matrix[row : len(chunks)] = previous.vectors[positions]
+            continue
+        entry = journal.entries[doc.id]
+        chunks += [Chunk(doc.id, n, s, e, doc.text[s:e]) for n, (s, e) in enumerate(entry.spans)]
+        matrix[row : len(chunks)] = fresh[entry.first_row : entry.first_row + len(entry.spans)]
+        if entry.record_length:
+            records[doc.id] = (journal.records_path, entry.record_offset, entry.record_length)
+    approximate = len(chunks) > settings.approximate_above
+    manifest = make_manifest(documents, len(chunks), embedder, settings, corpus_paths, approximate, store_analysis)
+    index = Index({d.id: d for d in documents}, chunks, matrix, manifest)
+    index.new_analyses = records
+    return index
+
+
+def _same_vectors(manifest: dict[str, Any], embedder: Embedder, settings: Settings, store_analysis: bool) -> bool:
+    """Whether the chunks and vectors (and stored analyses, when asked for) of an index built under
+    ``manifest`` can be reused now."""
+    return _differs(manifest, embedder, settings) is None and (
+        not store_analysis or manifest.get("analysis") == analysis.describe(settings.analysis)
     )
+
+
+def _differs(manifest: dict[str, Any], embedder: Embedder, settings: Settings) -> str | None:
+    """What in ``manifest`` makes its chunks or vectors differ from what the current settings make."""
+    built = manifest.get("embedder", {})
+    if built.get("weights_sha256") != embedder.weights_sha256:
+        return "it was built with other embedding weights"
+    if built.get("passages", "torch") != embedder.passages:
+        return f"its passages were embedded by {built.get('passages', 'torch')}, not {embedder.passages}"
+    if manifest.get("tokenizer") != TOKENIZER_NAME:
+        return f"it was built with the tokenizer {manifest.get('tokenizer')}"
+    if manifest.get("chunking") != settings.chunking.to_dict():
+        return f"it was built with chunk settings {manifest.get('chunking')}, not {settings.chunking.to_dict()}"
+    sentences = manifest.get("sentences", {"sentence_boundaries": "parser"})
+    if sentences != settings.analysis.to_dict():
+        return f"its sentences came from {sentences}, not {settings.analysis.to_dict()}"
+    return None
 
 
 def mismatch(
@@ -212,12 +267,13 @@ def mismatch(
 
     ``documents`` None: the corpus is not compared (see ``rag.search.index.open_index``).
     """
-    if manifest.get("embedder", {}).get("weights_sha256") != embedder.weights_sha256:
-        return "it was built with other embedding weights"
-    if manifest.get("tokenizer") != TOKENIZER_NAME:
-        return f"it was built with the tokenizer {manifest.get('tokenizer')}"
-    if manifest.get("chunking") != settings.chunking.to_dict():
-        return f"it was built with chunk settings {manifest.get('chunking')}, not {settings.chunking.to_dict()}"
+    differs = _differs(manifest, embedder, settings)
+    if differs:
+        return differs
+    if any(getattr(a, "needs_parses", False) for a in artefacts) and manifest.get("analysis") != analysis.describe(
+        settings.analysis
+    ):
+        return f"its sentence analysis is {manifest.get('analysis')}, not {analysis.describe(settings.analysis)}"
     lacking = [a.name for a in artefacts if a.name not in manifest.get("artefacts", ())]
     if lacking:
         return f"it lacks {', '.join(lacking)}"

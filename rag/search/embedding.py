@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
 from functools import cached_property, lru_cache
@@ -17,7 +18,7 @@ import numpy as np
 
 from rag import settings as _settings  # noqa: F401  (sets the offline environment first)
 from rag.errors import RagError
-from rag.search import query_encoder
+from rag.search import bulk_encoder, query_encoder
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 # SHA-256 of model.safetensors as released upstream (../shared/MODELS.md).
@@ -25,6 +26,10 @@ WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9
 SENTENCE_CACHE_SIZE = 100_000  # sentences (~150 MB of vectors at most)
 FAST_PATH_MAX_TEXTS = 64  # more than this is bulk work for sentence-transformers
 PROGRESS_ABOVE = 256  # texts; shorter runs finish before a bar would help
+# How passages are embedded in bulk (``RAG_PASSAGE_ENCODER``): onnxruntime's int8 or float32 graph, or
+# sentence-transformers itself. Chosen by speed and retrieval quality (bench/README.md).
+PASSAGE_ENCODERS = ("onnx-int8", "onnx-fp32", "torch")
+DEFAULT_PASSAGE_ENCODER = "onnx-fp32"
 
 
 def model_path() -> Path:
@@ -57,9 +62,12 @@ class Embedder:
 
     name = MODEL_NAME
 
-    def __init__(self, path: Path | None = None, batch_size: int = 64):
+    def __init__(self, path: Path | None = None, batch_size: int = 64, passages: str | None = None):
         self.path = path or model_path()
         self.batch_size = batch_size
+        self.passages = passages or os.environ.get("RAG_PASSAGE_ENCODER") or DEFAULT_PASSAGE_ENCODER
+        if self.passages not in PASSAGE_ENCODERS:
+            raise RagError(f"RAG_PASSAGE_ENCODER={self.passages!r} is not one of {', '.join(PASSAGE_ENCODERS)}")
         self.weights_sha256 = weights_sha256(self.path)
         if self.weights_sha256 != WEIGHTS_SHA256:
             raise RagError(
@@ -140,6 +148,17 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_passages(self, texts: list[str], threads: int | None = None) -> np.ndarray:
+        """Unit vectors of passages to index, through the configured passage encoder (``self.passages``)."""
+        if self.passages == "torch" or not texts:
+            return self.encode_with_model(texts, progress=False)
+        return self.bulk_encoder(threads).encode(texts)
+
+    @lru_cache(maxsize=2)  # noqa: B019  (one embedder per process: default_embedder)
+    def bulk_encoder(self, threads: int | None = None):
+        """The onnxruntime passage encoder for ``self.passages`` on ``threads`` threads, verified once."""
+        return bulk_encoder.load(self, self.passages.removeprefix("onnx-"), threads)
+
     def encode_cached(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of short texts (sentences), remembered by text and shared by every caller.
 
@@ -188,6 +207,7 @@ class Embedder:
             "dimension": self.dimension,
             "max_tokens": self.max_tokens,
             "architecture": config.get("architectures", ["?"])[0],
+            "passages": self.passages,
         }
 
 

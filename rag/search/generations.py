@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CURRENT = "CURRENT"
 LOCK = ".lock"
 MANIFEST = "manifest.json"  # the file a reader pins (see pinned_generation)
+RESUME = ".resume"  # articles embedded by a build that did not finish (rag.search.journal)
 PIN_RETRIES = 5  # times a reader re-reads CURRENT when a build swapped generations under it
 
 
@@ -64,6 +65,19 @@ def commit(index_dir: Path, staging: Path) -> Path:
     os.replace(pointer, index_dir / CURRENT)
     _remove_old_generations(index_dir, keep=generation.name)
     return generation
+
+
+def resume_folder(index_dir: Path) -> Path:
+    """Where a build keeps the articles it has embedded until it commits, so an interrupted build resumes.
+
+    Only the holder of the writer lock touches it; ``_remove_old_generations`` leaves it alone.
+    """
+    return index_dir / RESUME
+
+
+def remove_resume_folder(index_dir: Path) -> None:
+    """Deletes the resume journal once the generation holding its articles is live."""
+    shutil.rmtree(resume_folder(index_dir), ignore_errors=True)
 
 
 def discard(staging: Path) -> None:

@@ -22,13 +22,18 @@ from rag.errors import IndexDamagedError, IndexMismatchError, IndexMissingError,
 from rag.ingest.reading import corpus_fingerprint, corpus_unchanged, read_corpus
 from rag.ingest.stamps import FileStamp
 from rag.records import Document
+from rag.search.analysis_store import AnalysisArtefact
 from rag.search.build import CORPUS_CHANGED, BuildReport, build_index, mismatch
 from rag.search.embedding import Embedder, default_embedder
-from rag.search.generations import writer_lock
+from rag.search.generations import remove_resume_folder, resume_folder, writer_lock
 from rag.search.store import Artefact, Index, read_manifest
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# What every index holds beyond chunks, vectors and BM25 unless a caller asks otherwise: the answer
+# reader's stored sentence analysis.
+STANDARD_ARTEFACTS: tuple[Artefact, ...] = (AnalysisArtefact(),)
 
 
 def manifest_corpus(manifest: dict[str, Any]) -> tuple[Path, ...]:
@@ -87,7 +92,7 @@ def ingest(
     embedder: Embedder | None = None,
     progress: bool | None = None,
     extra: Iterable[Document] = (),
-    artefacts: Sequence[Artefact] = (),
+    artefacts: Sequence[Artefact] | None = None,
 ) -> tuple[Index, BuildReport]:
     """Builds or updates the index for the configured corpus (see ``configured_corpus``) and makes it live.
 
@@ -95,7 +100,9 @@ def ingest(
     from it: an upload being added, whose file moves into the corpus once the index holding it is live.
     ``artefacts`` are built and stored with the new generation. A damaged index is rebuilt from the
     corpus its manifest names; one that cannot name it is an error naming `rag ingest PATHS`.
+    An ingest that is interrupted resumes from the articles it had embedded (``rag.search.journal``).
     """
+    artefacts = STANDARD_ARTEFACTS if artefacts is None else artefacts
     with writer_lock(settings.index_dir, settings.lock_timeout):
         previous, manifest, damage = _inspect(settings.index_dir, artefacts)
         paths = _corpus_for(settings, manifest, damage)
@@ -119,9 +126,14 @@ def _build_and_save(
     artefacts: Sequence[Artefact],
     stamps: Sequence[FileStamp],
 ) -> tuple[Index, BuildReport]:
-    """``build_index`` then ``Index.save``; the caller holds the writer lock."""
-    index, report = build_index(documents, embedder, settings, previous, paths, progress, artefacts, stamps)
+    """``build_index`` then ``Index.save``; the caller holds the writer lock.
+
+    The resume journal outlives a build that fails or is interrupted, and goes once the index is live.
+    """
+    resume = resume_folder(settings.index_dir)
+    index, report = build_index(documents, embedder, settings, previous, paths, progress, artefacts, stamps, resume)
     path = index.save(settings.index_dir, artefacts)
+    remove_resume_folder(settings.index_dir)
     return index, replace(report, path=path)
 
 
@@ -130,14 +142,15 @@ def open_index(
     embedder: Embedder | None = None,
     rebuild: bool = True,
     progress: bool | None = None,
-    artefacts: Sequence[Artefact] = (),
+    artefacts: Sequence[Artefact] | None = None,
 ) -> Index:
     """The index for the configured corpus, rebuilt (incrementally) when it is missing, stale or damaged.
 
     A damaged index is rebuilt only from its own corpus (its manifest) or the configured one, never
     from a default. With ``rebuild=False`` anything but a usable index raises an error naming the fix.
-    An index lacking one of ``artefacts`` is stale.
+    An index lacking one of ``artefacts`` (by default ``STANDARD_ARTEFACTS``) is stale.
     """
+    artefacts = STANDARD_ARTEFACTS if artefacts is None else artefacts
     embedder = embedder or default_embedder()
     index, manifest, damage = _inspect(settings.index_dir, artefacts)
     documents: list[Document] | None = None

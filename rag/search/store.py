@@ -31,7 +31,7 @@ from rag.search.generations import MANIFEST, commit, discard, new_staging, pinne
 from rag.search.structures import HNSW_EF_SEARCH, IVF_NPROBE, build_bm25, build_faiss
 from rag.text import first_line, snowball_stemmer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the stored sentence analysis, chunks from one spaCy pass (issue 14)
 STAMPS = "corpus-files.json"  # a cache about the corpus, not part of the index: left out of the file sizes
 
 
@@ -65,6 +65,8 @@ class Index:
     _bm25: Any = field(default=None, repr=False)
     artefacts: dict[str, Any] = field(default_factory=dict, repr=False)
     corpus_files: tuple[FileStamp, ...] | None = field(default=None, repr=False)
+    # Set by a build: where each newly parsed document's packed analysis lies (file, offset, length).
+    new_analyses: dict[str, tuple[Path, int, int]] = field(default_factory=dict, repr=False)
 
     @property
     def faiss(self) -> Any:
@@ -124,6 +126,8 @@ class Index:
             discard(staging)
             raise
         self.path = generation
+        for artefact in artefacts:  # what the build made may point at its leftovers: read the saved form
+            self.artefacts[artefact.name] = artefact.load(generation / artefact.name, self)
         return generation
 
     @classmethod
@@ -257,7 +261,13 @@ def _read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         problem = f"{MANIFEST} is not a JSON object"
     elif manifest.get("format") != FORMAT_VERSION:
-        problem = f"it has format {manifest.get('format')!r}, not {FORMAT_VERSION}"
+        # Not damage but age: rebuilt from the corpus it names (``rag.search.index``), with this message.
+        paths = manifest.get("corpus", {}).get("paths") if isinstance(manifest.get("corpus"), dict) else None
+        raise IndexDamagedError(
+            f"the index in {index_dir} has format {manifest.get('format')!r}, made by another version of rag "
+            f"(this one reads format {FORMAT_VERSION})",
+            manifest if isinstance(paths, list) and all(isinstance(p, str) for p in paths) else None,
+        )
     elif (
         not isinstance(manifest.get("corpus"), dict)
         or not isinstance(manifest["corpus"].get("paths"), list)
