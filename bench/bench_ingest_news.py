@@ -12,7 +12,7 @@ everything it holds: chunks, vectors, BM25 and the stored sentence analysis.
     .venv/bin/python bench/bench_ingest_news.py --variant RAG_PASSAGE_ENCODER=onnx-fp32 --variant RAG_INGEST_WORKERS=0
 
 Each ``--variant`` adds a `rag ingest` run with that environment (levers measured in the same run).
-The articles are copied to bench/out/ (git-ignored), never into the repository.
+The chosen articles and the index are written to a temporary folder outside the repository (``--work``).
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from common import OUT, ROOT, machine, table
+from common import ROOT, machine, table
 
 NEWS = ROOT.parent / "shared" / "benchmarks" / "newsqa" / "dev-2023" / "articles.jsonl"
 
@@ -59,7 +60,9 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> dict[str, ob
     """Runs ``command``; its wall seconds, load before and after, and what it printed."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, check=False
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -100,6 +103,7 @@ def main() -> None:
     parser.add_argument("--articles", type=Path, default=NEWS, help="a .jsonl of news articles")
     parser.add_argument("--count", type=int, default=150)
     parser.add_argument("--variant", action="append", default=[], metavar="VAR=VALUE")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one)")
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.bare:
@@ -107,7 +111,8 @@ def main() -> None:
         return
     print(machine())
     lines = args.articles.read_text(encoding="utf-8").splitlines()[: args.count]
-    corpus = OUT / f"news-{args.count}" / "articles.jsonl"
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-ingest-news-"))
+    corpus = work / f"news-{args.count}" / "articles.jsonl"
     corpus.parent.mkdir(parents=True, exist_ok=True)
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     characters = sum(len(json.loads(line)["text"]) for line in lines)
@@ -115,7 +120,7 @@ def main() -> None:
     python, rag = sys.executable, str(Path(sys.executable).with_name("rag"))
     runs: list[tuple[str, dict[str, object]]] = []
     runs.append(("bare pipeline, before", timed([python, __file__, "--bare", str(corpus)])))
-    index_dir = OUT / f"news-{args.count}-index"
+    index_dir = work / f"news-{args.count}-index"
     variants = [("rag ingest", {})] + [(f"rag ingest, {v}", dict([v.split("=", 1)])) for v in args.variant]
     for name, env in variants:
         shutil.rmtree(index_dir, ignore_errors=True)
