@@ -1,7 +1,7 @@
 """Cutting articles into chunks (and parsing them for the stored analysis) in worker processes.
 
-spaCy runs on one core per process; embedding runs in the main process at the same time, so on a
-machine of two cores one parsing process and the embedder keep both busy (bench/README.md measured
+spaCy runs on one core per process; embedding runs in the main process at the same time (on every
+core: parsing needs far less CPU than embedding, so the worker mostly waits; bench/README.md measured
 the split). Articles go to the workers in tasks of about ``TASK_CHARS`` characters, a few tasks ahead
 of what the main process has consumed, so memory stays bounded however large the corpus is; results
 come back in corpus order. Small jobs (a few articles, an upload) are cut in this process: starting a
