@@ -16,6 +16,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 TASK_CHARS = 30_000  # characters per task: a few news articles
 TASKS_AHEAD = 3  # tasks queued per worker beyond the one it runs
+PARENT_CHECK_SECONDS = 1.0  # how often a worker checks that the build that started it still runs
 IN_PROCESS_BELOW = 100_000  # characters: smaller jobs are not worth a worker's start (~3 s)
 
 
@@ -113,8 +116,16 @@ def _tasks(documents: Iterable[Document]) -> Iterator[list[tuple[str, str]]]:
         yield task
 
 
-def _ignore_interrupts() -> None:
+def _start_worker(parent: int) -> None:
+    """In each worker: Ctrl+C is the main process's to handle, and a killed main process ends it too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)  # orphaned (the build was killed): nothing of ours is worth finishing
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def default_workers() -> int:
@@ -134,7 +145,7 @@ def cut_corpus(documents: Sequence[Document], plan: Plan, workers: int | None = 
         return
     # spawn, not fork: the main process may already run onnxruntime or torch threads.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
     pending: deque[Future] = deque()
     try:
         tasks = _tasks(documents)
