@@ -8,6 +8,7 @@ for comparing a claim with its evidence word by word: quotes and dashes made pla
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Iterable
 
@@ -158,3 +159,17 @@ def clip(text: str, limit: int) -> str:
 def first_line(exc: BaseException, limit: int = 160) -> str:
     """An exception's message clipped for a one-line error (its type name when it has none)."""
     return clip(str(exc), limit) or type(exc).__name__
+
+
+# ---------------------------------------------------------------------------
+# Short answers as scorers compare them
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation) | set("“”‘’–—…")
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces (SQuAD v1.1), with % and $ spelled out."""
+    text = text.lower().replace("%", " percent").replace("$", " dollars ")
+    text = "".join(" " if ch in _PUNCTUATION else ch for ch in text)
+    return " ".join(_ARTICLES.sub(" ", text).split())

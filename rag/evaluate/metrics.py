@@ -18,14 +18,14 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
-import re
-import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from rag.text import normalize_answer
 
 if TYPE_CHECKING:
     from rag.records import Answer
@@ -35,16 +35,6 @@ CORRECT_F1 = 0.5  # a non-abstained answer counts as correct at this token F1 or
 
 # ---------------------------------------------------------------------------
 # Answer metrics (SQuAD normalisation)
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = set(string.punctuation) | set("“”‘’–—…")
-
-
-def normalize_answer(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces (SQuAD v1.1), with % and $ spelled out."""
-    text = text.lower().replace("%", " percent").replace("$", " dollars ")
-    text = "".join(" " if ch in _PUNCTUATION else ch for ch in text)
-    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def exact_match(prediction: str | None, golds: Sequence[str]) -> float:

@@ -68,6 +68,28 @@ class ExtractiveFeatures:
 
 
 @dataclass(frozen=True)
+class ReaderCandidate:
+    """A short answer the reader considered: its text, entity label and ranking score."""
+
+    text: str
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ReaderFeatures:
+    """What the learned reader saw (see ``rag.answer.reader``): the question's type and its best candidates."""
+
+    question_type: str
+    type_phrase: str | None  # the words naming the expected answer ("law", "person")
+    candidates: tuple[ReaderCandidate, ...]  # best first; the first is the short answer
+    probability: float  # calibrated probability that the first candidate is right
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "candidates": [asdict(c) for c in self.candidates]}
+
+
+@dataclass(frozen=True)
 class ReplyVerdict:
     """The citation checker's verdict on one sentence of a generated reply ("declined": it said no answer)."""
 
@@ -158,7 +180,7 @@ class Answer:
     answerer: str = "extractive"
     abstention: Abstention | None = None
     threshold: float | None = None
-    features: ExtractiveFeatures | None = None
+    features: ExtractiveFeatures | ReaderFeatures | None = None
     generation: Generation | None = None
     verdicts: tuple[ReplyVerdict, ...] = ()
     removed: tuple[RemovedSentence, ...] = ()

@@ -1,0 +1,184 @@
+"""Fits the answer reader (rag/data/reader.txt, reader.json) and its abstention threshold, and prints
+the dev figures.
+
+Data: the news-quiz sets in ../shared/benchmarks/newsqa (their README: fit on train-2024, choose on
+dev-2023; the articles are never copied here). For each question the product itself retrieves the
+passages (``rag.answer.pipeline.retrieve``, k=--k) and the reader lists every candidate with its
+features (``ReaderAnswerer.read``), so training sees exactly what answering sees. Candidates are
+labelled by token F1 with the gold answers (3: exact, 1: F1 ≥ 0.5, 0: else) and ranked by LightGBM
+lambdarank. The calibration (logistic regression over the best candidate's score, lead and support)
+is fitted on out-of-fold train scores; the abstention threshold is chosen on dev-2023 by
+risk–coverage: the highest abstention F1 that leaves at most 10 % of answerable questions abstained.
+
+    .venv/bin/python eval/train_reader.py                       # ≤ 30 min with the indexes built
+    .venv/bin/python eval/train_reader.py --train-index DIR --dev-index DIR --report runs/reader
+
+An index missing at --train-index/--dev-index is built from the set's articles.jsonl first (about
+45–65 min each on 2 cores; not part of the 30 minutes). Features are cached under --cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from eval.reader_fit import confidence_table, fit_calibration, fit_ranker, out_of_fold, pick, risk_coverage  # noqa: E402
+from rag.answer.pipeline import retrieve  # noqa: E402
+from rag.answer.reader.answerer import ReaderAnswerer  # noqa: E402
+from rag.answer.reader.model import CARD_FILE, MODEL_FILE, file_sha256  # noqa: E402
+from rag.evaluate.gold import load_gold  # noqa: E402
+from rag.evaluate.metrics import exact_match, token_f1  # noqa: E402
+from rag.search.embedding import default_embedder  # noqa: E402
+from rag.search.index import open_index  # noqa: E402
+from rag.search.retrieval import Retriever  # noqa: E402
+from rag.settings import DATA_DIR, Settings  # noqa: E402
+
+NEWSQA = ROOT.parent / "shared" / "benchmarks" / "newsqa"
+SEED = 0
+
+
+def collect(split_dir: Path, index_dir: Path, k: int, cache: Path) -> list[dict]:
+    """Per question: gold, and every candidate (text, label, features) the reader lists, cached."""
+    cache.mkdir(parents=True, exist_ok=True)
+    stored = cache / f"{split_dir.name}-k{k}.pkl"
+    if stored.exists():
+        return pickle.loads(stored.read_bytes())
+    embedder = default_embedder()
+    if index_dir.exists():  # as it is: a corpus path spelled differently must not trigger a rebuild
+        index = open_index(Settings(index_dir=index_dir), embedder, rebuild=False)
+    else:
+        index = open_index(Settings(index_dir=index_dir).with_corpus([split_dir / "articles.jsonl"]), embedder)
+    retriever = Retriever(index, embedder)
+    reader = ReaderAnswerer(embedder)
+    rows, started = [], time.monotonic()
+    questions = load_gold(split_dir / "questions.jsonl")
+    for number, gold in enumerate(questions, 1):
+        passages = retrieve(gold.question, retriever, k)
+        q, occurrences = reader.read(gold.question, passages, index)
+        rows.append(
+            {
+                "id": gold.id,
+                "answerable": gold.answerable,
+                "answers": list(gold.answers),
+                "kind": q.kind,
+                "best_passage_score": max((p.score for p in passages), default=0.0),
+                "candidates": [(o.text, o.norm, o.label, o.features) for o in occurrences],
+            }
+        )
+        if number % 50 == 0:
+            print(f"  {split_dir.name}: {number}/{len(questions)} questions, {time.monotonic() - started:.0f} s")
+    stored.write_bytes(pickle.dumps(rows))
+    return rows
+
+
+def short_answer_scores(rows: list[dict], picks: list[dict | None]) -> dict[str, float]:
+    answerable = [(r, p) for r, p in zip(rows, picks) if r["answerable"]]
+    f1 = [token_f1(p["text"], r["answers"]) if p else 0.0 for r, p in answerable]
+    em = [exact_match(p["text"], r["answers"]) if p else 0.0 for r, p in answerable]
+    return {"token_f1": float(np.mean(f1)), "exact_match": float(np.mean(em)), "questions": len(answerable)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=Path, default=NEWSQA / "train-2024")
+    parser.add_argument("--dev", type=Path, default=NEWSQA / "dev-2023")
+    parser.add_argument("--train-index", type=Path, default=ROOT / "runs" / "index-train-2024")
+    parser.add_argument("--dev-index", type=Path, default=ROOT / "runs" / "index-dev-2023")
+    parser.add_argument("--k", type=int, default=10, help="passages the reader reads (default 10)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "reader-cache")
+    parser.add_argument("--report", type=Path, default=ROOT / "runs" / "reader", help="plots and tables")
+    parser.add_argument("--max-false-abstention", type=float, default=0.10)
+    parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing to rag/data")
+    args = parser.parse_args(argv)
+    for folder in (args.train, args.dev):
+        if not (folder / "questions.jsonl").exists():
+            sys.exit(f"error: no questions.jsonl in {folder}: pass --train/--dev with the newsqa folders")
+    started = time.monotonic()
+    train = collect(args.train, args.train_index, args.k, args.cache)
+    dev = collect(args.dev, args.dev_index, args.k, args.cache)
+    print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
+    columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
+    ranker = fit_ranker(train, columns, seed=SEED)
+    oof = out_of_fold(train, columns, seed=SEED)
+    calibration = fit_calibration(confidence_table(train, oof))
+    dev_picks = pick(ranker, columns, dev)
+    dev_table = confidence_table(dev, dev_picks, calibration)
+    threshold, curve = risk_coverage(dev_table, args.max_false_abstention)
+    train_fit = short_answer_scores(train, pick(ranker, columns, train))
+    print(f"train (fit) short answers: {train_fit}")
+    print(f"dev short answers, no abstention: {short_answer_scores(dev, dev_picks)}")
+    chosen = next(row for row in curve if row["threshold"] == threshold)
+    print(f"dev abstention at threshold {threshold:.4f}: {json.dumps(chosen)}")
+    args.report.mkdir(parents=True, exist_ok=True)
+    (args.report / "risk_coverage.json").write_text(json.dumps(curve, indent=1))
+    _reliability_plot(dev_table, args.report / "reliability.png")
+    print(f"elapsed {time.monotonic() - started:.0f} s; report in {args.report}")
+    if args.dry_run:
+        return 0
+    MODEL_FILE.write_text(ranker.model_to_string())
+    card = {
+        "columns": columns,
+        "calibration": calibration,
+        "model_sha256": file_sha256(MODEL_FILE),
+        "k": args.k,
+        "fitted": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "train": str(args.train.name),
+        "dev": str(args.dev.name),
+        "seed": SEED,
+    }
+    CARD_FILE.write_text(json.dumps(card, indent=1) + "\n")
+    thresholds_file = DATA_DIR / "abstention.json"
+    thresholds = json.loads(thresholds_file.read_text())
+    thresholds["reader"] = {
+        "threshold": round(threshold, 4),
+        "rule": f"highest abstention F1 on dev with at most {args.max_false_abstention:.0%} of answerable "
+        "questions abstained (eval/train_reader.py)",
+        "dev_set": args.dev.name,
+        **{k: v for k, v in chosen.items() if k != "threshold"},
+        "k": args.k,
+        "calibrated": card["fitted"],
+    }
+    thresholds_file.write_text(json.dumps(thresholds, indent=2) + "\n")
+    print(f"wrote {MODEL_FILE}, {CARD_FILE} and the 'reader' threshold in {thresholds_file}")
+    return 0
+
+
+def _reliability_plot(table: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = np.array([row["probability"] for row in table])
+    y = np.array([row["correct"] for row in table], dtype=float)
+    bins = np.linspace(0, 1, 11)
+    which = np.clip(np.digitize(p, bins) - 1, 0, 9)
+    xs = [p[which == b].mean() for b in range(10) if (which == b).any()]
+    ys = [y[which == b].mean() for b in range(10) if (which == b).any()]
+    ns = [int((which == b).sum()) for b in range(10) if (which == b).any()]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.plot(xs, ys, "o-")
+    for x, y_, n in zip(xs, ys, ns):
+        ax.annotate(str(n), (x, y_), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set(xlabel="predicted probability of a right answer", ylabel="share right (dev-2023)", title="Reader calibration")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

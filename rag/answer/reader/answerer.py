@@ -1,0 +1,123 @@
+"""The ``reader`` answerer: the best-ranked candidate short answer, the sentence that holds it, and the
+calibrated probability that it is right as the answer's score.
+
+"Why" and "how" questions (no "how many/much …") get the sentence without a forced entity.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from rag.answer.reader.agreement import add_group_features, add_relative_features
+from rag.answer.reader.features import Occurrence, Sentence, sentence_occurrences
+from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
+from rag.answer.reader.questions import AskedFor, asked_for
+from rag.answer.reader.reading import passage_sentences, rarity
+from rag.answer.reader.vectors import StaticVectors, TypeMatcher
+from rag.budget import check_time_budget
+from rag.ingest.sentences import nlp
+from rag.records import Abstention, Answer, AnswerSentence, Citation, Passage, ReaderCandidate, ReaderFeatures
+
+if TYPE_CHECKING:
+    from rag.search.embedding import Embedder
+    from rag.search.store import Index
+
+SENTENCE_ANSWERS = {"why", "how"}  # answered by a sentence, not an entity
+SHOWN_CANDIDATES = 3
+
+
+@lru_cache(maxsize=1024)
+def _parsed_question(question: str):
+    return nlp()(question)
+
+
+@dataclass
+class ReaderAnswerer:
+    """Answers with the sentence holding the best candidate short answer."""
+
+    embedder: Embedder
+    name: str = "reader"
+    model: ReaderModel | None = None
+    _static: StaticVectors | None = field(default=None, repr=False)
+    _types: TypeMatcher | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._static = StaticVectors(self.embedder)
+        self._types = TypeMatcher(self.embedder)
+
+    def read(self, question: str, passages: list[Passage], index: Index) -> tuple[AskedFor, list[Occurrence]]:
+        """The question's analysis and every candidate occurrence in the passages, with all features."""
+        q = asked_for(_parsed_question(question))
+        found = []
+        for passage in passages:
+            check_time_budget()
+            found += [(passage, offset, span) for offset, span in passage_sentences(index, passage)]
+        if not found:
+            return q, []
+        vectors = self.embedder.encode_cached([span.text for _, _, span in found])
+        similarities = vectors @ self.embedder.encode_query(question)
+        idf = rarity(index)
+        occurrences: list[Occurrence] = []
+        for (passage, offset, span), similarity in zip(found, similarities):
+            start = offset + span.start_char
+            sentence = Sentence(span, start, offset + span.end_char, offset, passage, float(similarity))
+            occurrences += sentence_occurrences(q, sentence, idf)
+        self._add_meaning(q, occurrences)
+        add_group_features(occurrences, q.words)
+        add_relative_features(occurrences)
+        return q, occurrences
+
+    def _add_meaning(self, q: AskedFor, occurrences: list[Occurrence]) -> None:
+        assert self._static is not None and self._types is not None
+        texts = list(dict.fromkeys(o.text for o in occurrences))
+        if not texts:
+            return
+        phrase = q.type_phrase
+        asked = [q.text, phrase] if phrase else [q.text]
+        table = self._static.encode(texts + asked)
+        candidates, question_vector = table[: len(texts)], table[len(texts)]
+        to_question = dict(zip(texts, (float(v) for v in candidates @ question_vector)))
+        to_type = dict(zip(texts, (float(v) for v in candidates @ table[-1]))) if phrase else {}
+        label_fit = self._types.label_fit(phrase) if phrase else {}
+        for o in occurrences:
+            o.features["cand_q_sim"] = to_question[o.text]
+            o.features["cand_type_sim"] = to_type.get(o.text, 0.0)
+            o.features["type_label_sim"] = label_fit.get(o.label, 0.0)
+
+    def answer(self, question: str, passages: list[Passage], index: Index) -> Answer:
+        """The best candidate's sentence, cited, with the candidate as the short answer."""
+        model = self.model or load_reader()
+        q, occurrences = self.read(question, passages, index)
+        if not occurrences:
+            return Answer(
+                question, (), tuple(passages), answerer=self.name, abstention=Abstention("no candidate answer")
+            )
+        scores = model.score([o.features for o in occurrences])
+        groups: dict[str, list[tuple[float, Occurrence]]] = defaultdict(list)
+        for score, o in zip(scores, occurrences):
+            groups[o.norm].append((float(score), o))
+        ranked = sorted(groups.values(), key=lambda g: max(s for s, _ in g), reverse=True)
+        group_scores = [max(s for s, _ in g) for g in ranked]
+        best_score, best = max(ranked[0], key=lambda pair: pair[0])
+        probability = model.probability(
+            confidence_inputs(group_scores, best.features, max(p.score for p in passages))
+        )
+        sentence = best.sentence
+        citation = Citation(best.doc_id, sentence.start, sentence.end, str(sentence.span), sentence.passage.rank)
+        shown = tuple(
+            ReaderCandidate(g[0][1].text, g[0][1].label, round(s, 4))
+            for g, s in zip(ranked[:SHOWN_CANDIDATES], group_scores)
+        )
+        features = ReaderFeatures(q.kind, q.type_phrase, shown, round(probability, 4))
+        return Answer(
+            question,
+            (AnswerSentence(citation.text, (citation,)),),
+            tuple(passages),
+            short_answer=None if q.kind in SENTENCE_ANSWERS else best.text,
+            score=round(probability, 4),
+            answerer=self.name,
+            features=features,
+        )

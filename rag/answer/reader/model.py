@@ -1,0 +1,95 @@
+"""The fitted reader: a LightGBM ranker over candidate occurrences and a logistic calibration of its
+best candidate, both reproduced by ``eval/train_reader.py`` and checked against their hashes at load.
+
+``rag/data/reader.txt`` is LightGBM's own text format; ``rag/data/reader.json`` holds the column
+names, the calibration and the model file's SHA-256 (the abstention threshold, chosen on dev, is in
+``rag/data/abstention.json`` with the other answerers').
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import RagError
+from rag.settings import DATA_DIR
+
+MODEL_FILE = DATA_DIR / "reader.txt"
+CARD_FILE = DATA_DIR / "reader.json"
+# What the calibration reads about the best candidate against the rest (see ``confidence_inputs``).
+CONFIDENCE_INPUTS = ("top", "margin", "top_sent_sim", "top_sum_sim", "top_w10", "best_p_score", "candidates")
+
+
+def confidence_inputs(scores: list[float], top: dict[str, float], best_passage_score: float) -> list[float]:
+    """The calibration's inputs: the best group's score, its lead over the next, and its support.
+
+    ``scores`` are the groups' scores, best first; ``top`` the best occurrence's features.
+    """
+    lead = scores[0] - scores[1] if len(scores) > 1 else 1.0
+    return [
+        scores[0],
+        lead,
+        top["sent_sim"],
+        top["sum_sim"],
+        top["max_w10"],
+        best_passage_score,
+        math.log1p(len(scores)),
+    ]
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """Scores candidate occurrences and turns the best into a probability of being right."""
+
+    booster: Any
+    columns: tuple[str, ...]
+    calibration: dict[str, Any]
+    card: dict[str, Any]
+
+    def score(self, rows: list[dict[str, float]]) -> np.ndarray:
+        """Ranking scores, one per feature row (higher is better; not probabilities)."""
+        if not rows:
+            return np.zeros(0)
+        matrix = np.array([[row.get(c, 0.0) for c in self.columns] for row in rows], dtype=np.float64)
+        return np.asarray(self.booster.predict(matrix, num_threads=1))
+
+    def probability(self, inputs: list[float]) -> float:
+        """Calibrated probability that the best candidate is a right answer."""
+        return calibrated_probability(self.calibration, inputs)
+
+
+def calibrated_probability(calibration: dict[str, Any], inputs: list[float]) -> float:
+    """The logistic calibration (standardised inputs) applied to ``confidence_inputs``."""
+    standard = (np.array(inputs) - np.array(calibration["mean"])) / np.array(calibration["scale"])
+    z = float(np.dot(standard, calibration["coef"]) + calibration["intercept"])
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=2)
+def load_reader(model_file: Path = MODEL_FILE, card_file: Path = CARD_FILE) -> ReaderModel:
+    """The shipped reader; RagError naming the fix when a file is missing, damaged or not the fitted one."""
+    import lightgbm
+
+    try:
+        card = json.loads(card_file.read_text())
+        digest = file_sha256(model_file)
+    except (OSError, ValueError) as exc:
+        raise RagError(f"cannot read the answer reader ({exc}): run `python eval/train_reader.py`") from exc
+    if digest != card.get("model_sha256"):
+        raise RagError(
+            f"{model_file} does not match the fitted reader (sha256 {digest[:12]}…): "
+            "restore it with git or run `python eval/train_reader.py`"
+        )
+    booster = lightgbm.Booster(model_str=model_file.read_text())
+    return ReaderModel(booster, tuple(card["columns"]), card["calibration"], card)
