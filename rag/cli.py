@@ -54,8 +54,9 @@ def _date(value: str):
 def _add_answerer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--answerer",
-        default=os.environ.get("RAG_ANSWERER", "extractive"),
-        help="extractive (default; or $RAG_ANSWERER) or llm: an OpenAI-compatible model, verified sentence by sentence",
+        default=os.environ.get("RAG_ANSWERER", "reader"),
+        help="reader (default; or $RAG_ANSWERER): the learned answer reader; extractive: the older rules; "
+        "llm: an OpenAI-compatible model, verified sentence by sentence",
     )
     group = parser.add_argument_group("LLM answerer (--answerer llm; any OpenAI-compatible server)")
     group.add_argument(

@@ -121,6 +121,15 @@ def retrieve(question: str, retriever: Retriever, k: int) -> list[Passage]:
     return merged
 
 
+def reading_depth(answerer: Answerer, k: int) -> int:
+    """Passages to retrieve: k, or more when the answerer was fitted to read more (``min_passages``).
+
+    The learned reader weighs how many passages agree on a candidate, so it reads as many as it was
+    fitted on; every passage it reads is shown, since any of them may be cited.
+    """
+    return max(k, getattr(answerer, "min_passages", 0))
+
+
 def _no_passage(question: str, answerer: Answerer, threshold: float) -> Answer:
     empty = Answer(question, (), (), answerer=answerer.name)
     return abstain(empty, threshold, "no passage matches the question")
@@ -135,7 +144,7 @@ def ask(
     """
     question = clean_question(question)
     answerer = answerer or default_answerer(retriever)
-    passages = retrieve(question, retriever, k)
+    passages = retrieve(question, retriever, reading_depth(answerer, k))
     if threshold is None:
         threshold = load_threshold(answerer.name)
     if not passages:
@@ -153,7 +162,7 @@ def stream_ask(
     question = clean_question(question)
     if threshold is None:
         threshold = load_threshold(answerer.name)
-    passages = retrieve(question, retriever, k)
+    passages = retrieve(question, retriever, reading_depth(answerer, k))
     yield {"type": "passages", "passages": passages}
     if not passages:
         yield {"type": "answer", "answer": _no_passage(question, answerer, threshold)}

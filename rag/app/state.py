@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.pipeline import StreamingAnswerer, ask, stream_ask
-from rag.answer.registry import answerer_for
+from rag.answer.registry import DEFAULT_ANSWERER, answerer_for
 from rag.budget import Deadline
 from rag.check.checker import CitationChecker
 from rag.check.formats import parse_check_input
@@ -131,7 +131,7 @@ class AppState:
         self,
         question: str,
         k: int = 5,
-        answerer: str = "extractive",
+        answerer: str = DEFAULT_ANSWERER,
         deadline: Deadline | None = None,
         as_of: str | None = None,
     ) -> tuple[Answer, float]:
@@ -153,7 +153,7 @@ class AppState:
         return retriever.dated(parse_date(as_of, "the as-of date")) if as_of and as_of.strip() else retriever
 
     def ask_stream(
-        self, question: str, k: int = 5, answerer: str = "extractive", as_of: str | None = None
+        self, question: str, k: int = 5, answerer: str = DEFAULT_ANSWERER, as_of: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """``ask`` as events. The LLM answerer streams a ``{"type": "sentence", "kept": bool, ...}`` event per
         reply sentence once the checker has verified it (``rag.answer.pipeline.stream_ask``); every answerer

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 SENTENCE_ANSWERS = {"why", "how"}  # answered by a sentence, not an entity
 SHOWN_CANDIDATES = 3
+READS = 10  # passages the model was fitted on (eval/train_reader.py --k)
 
 
 @lru_cache(maxsize=1024)
@@ -41,12 +42,22 @@ class ReaderAnswerer:
     embedder: Embedder
     name: str = "reader"
     model: ReaderModel | None = None
+    min_passages: int = READS
     _static: StaticVectors | None = field(default=None, repr=False)
     _types: TypeMatcher | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._static = StaticVectors(self.embedder)
         self._types = TypeMatcher(self.embedder)
+
+    def prepare(self, index: Index) -> None:
+        """Loads the model, the parser and the vectors now rather than on the first question."""
+        self.model = self.model or load_reader()
+        asked_for(_parsed_question("Who wrote this?"))
+        assert self._static is not None and self._types is not None
+        self._static.encode(["warm"])
+        self._types.label_fit("person")
+        rarity(index)
 
     def read(self, question: str, passages: list[Passage], index: Index) -> tuple[AskedFor, list[Occurrence]]:
         """The question's analysis and every candidate occurrence in the passages, with all features."""

@@ -1,0 +1,91 @@
+"""The answer reader's parts: what a question asks, which spans are candidates, how occurrences agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.reader.agreement import add_group_features, add_relative_features
+from rag.answer.reader.features import Sentence, sentence_occurrences
+from rag.answer.reader.questions import asked_for
+from rag.answer.reader.spans import candidate_spans
+from rag.ingest.sentences import nlp
+from rag.records import Passage
+
+
+def ask(text):
+    return asked_for(nlp()(text))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "type_phrase"),
+    [
+        ("Which law lets the US penalise buyers of Russian arms?", "which", "law"),
+        ("Who heads Turkey's defence industry directorate?", "who", "person"),
+        ("How many refugees crossed the border last week?", "how many", "refugee"),
+        ("What is the name of the ship that sank?", "what", "ship"),
+        ("When did the strike end?", "when", "date"),
+        ("Why did the talks collapse?", "why", None),
+    ],
+)
+def test_the_question_type_and_the_words_naming_the_answer(question, kind, type_phrase):
+    q = ask(question)
+    assert (q.kind, q.type_phrase) == (kind, type_phrase)
+
+
+def test_a_context_sentence_before_the_question_does_not_decide_its_type():
+    q = ask("Gas prices hit a record this week. How much does a gallon cost in California?")
+    assert q.kind == "how much"
+    assert q.sentences == 2
+    assert "record" in q.lemmas and "record" not in q.focus  # context words count for overlap only
+
+
+def test_a_when_clause_inside_the_question_is_not_what_it_asks():
+    assert ask("What did the minister say when the vote failed?").kind == "what"
+
+
+def spans_of(text):
+    sentence = next(iter(nlp()(text).sents))
+    return {sentence.doc[a:b].text: label for (a, b), label in candidate_spans(sentence).items()}
+
+
+def test_candidates_are_trimmed_to_what_an_answer_is():
+    spans = spans_of("More than 40 people died when the storm hit Florida, costing $5 billion.")
+    assert spans["Florida"] == "GPE"
+    assert "$5 billion" in spans
+    assert "40" in spans and "More than 40" not in spans
+
+
+def test_a_noun_phrase_gives_its_head_with_modifiers_and_alone():
+    spans = spans_of("Divers saw a six-foot long great white shark near the pier.")
+    assert {"great white shark", "shark"} <= set(spans)
+
+
+def occurrences_of(question, sentences):
+    """Occurrences for sentences given as (doc_id, text), each its own passage."""
+    q = ask(question)
+    found = []
+    for rank, (doc_id, text) in enumerate(sentences, 1):
+        span = next(iter(nlp()(text).sents))
+        passage = Passage(doc_id, 0, 0, len(text), text, score=0.5, rank=rank)
+        found += sentence_occurrences(q, Sentence(span, 0, len(text), 0, passage, 0.5), lambda lemma: 1.0)
+    add_group_features(found, q.words)
+    add_relative_features(found)
+    return {o.text: o for o in found}
+
+
+def test_occurrences_of_one_answer_in_several_articles_agree():
+    found = occurrences_of(
+        "Who won the Singapore Grand Prix?",
+        [("a", "Carlos Sainz won the Singapore Grand Prix."), ("b", "Sainz held off Lando Norris in Singapore.")],
+    )
+    assert found["Carlos Sainz"].features["n_docs"] == 1
+    assert found["Sainz"].features["n_docs"] == 2  # the surname alone is a candidate in both articles
+    assert found["Sainz"].features["n_super"] == 1  # "Sainz" is part of the longer "Carlos Sainz"
+    # "won the Singapore Grand Prix" right beside it; only "Singapore" near the runner-up
+    assert found["Carlos Sainz"].features["w5"] > found["Lando Norris"].features["w5"] > 0
+
+
+def test_offsets_of_an_occurrence_are_those_of_its_text():
+    text = "Officials said Carlos Sainz won the race."
+    o = occurrences_of("Who won the race?", [("a", text)])["Carlos Sainz"]
+    assert text[o.start : o.end] == "Carlos Sainz"
