@@ -48,6 +48,17 @@ from rag.settings import DATA_DIR, Settings  # noqa: E402
 
 NEWSQA = ROOT.parent / "shared" / "benchmarks" / "newsqa"
 SEED = 0
+SENTENCE_VECTORS = ("model", "static")
+FEATURE_GROUPS = {
+    "(none)": (),
+    "agreement across passages": ("n_occ", "n_docs", "n_sents", "best_rank", "sum_sim", "max_w10", "n_top3",
+                                  "n_super", "n_sub", "super_sim", "sub_sim", "family_sim"),
+    "meaning (vectors)": ("cand_q_sim", "cand_type_sim", "type_label_sim", "sent_sim"),
+    "syntax (dependency, verbs)": ("dep", "verb_in_q", "head_in_q", "qverb_match", "role_match", "wh_role"),
+    "question words nearby": ("w5", "w10", "prox", "min_dist", "sent_overlap", "focus_overlap"),
+    "expected type": ("qtype", "label", "tn_near", "root_is_tn", "has_tn"),
+    "passage rank and score": ("p_rank", "p_score", "sent_pos"),
+}  # fmt: skip
 
 
 def collect(split_dir: Path, index_dir: Path, k: int, cache: Path) -> list[dict]:
@@ -62,22 +73,22 @@ def collect(split_dir: Path, index_dir: Path, k: int, cache: Path) -> list[dict]
     else:
         index = open_index(Settings(index_dir=index_dir).with_corpus([split_dir / "articles.jsonl"]), embedder)
     retriever = Retriever(index, embedder)
-    reader = ReaderAnswerer(embedder)
+    readers = {mode: ReaderAnswerer(embedder, sentence_vectors=mode) for mode in SENTENCE_VECTORS}
     rows, started = [], time.monotonic()
     questions = load_gold(split_dir / "questions.jsonl")
     for number, gold in enumerate(questions, 1):
         passages = retrieve(gold.question, retriever, k)
-        q, occurrences = reader.read(gold.question, passages, index)
-        rows.append(
-            {
-                "id": gold.id,
-                "answerable": gold.answerable,
-                "answers": list(gold.answers),
-                "kind": q.kind,
-                "best_passage_score": max((p.score for p in passages), default=0.0),
-                "candidates": [(o.text, o.norm, o.label, o.features) for o in occurrences],
-            }
-        )
+        row = {
+            "id": gold.id,
+            "answerable": gold.answerable,
+            "answers": list(gold.answers),
+            "best_passage_score": max((p.score for p in passages), default=0.0),
+        }
+        for mode, reader in readers.items():  # the parse is shared: the second costs little
+            q, occurrences = reader.read(gold.question, passages, index)
+            row[mode] = [(o.text, o.norm, o.label, o.features) for o in occurrences]
+        row["kind"] = q.kind
+        rows.append(row)
         if number % 50 == 0:
             print(f"  {split_dir.name}: {number}/{len(questions)} questions, {time.monotonic() - started:.0f} s")
     stored.write_bytes(pickle.dumps(rows))
@@ -101,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "reader-cache")
     parser.add_argument("--report", type=Path, default=ROOT / "runs" / "reader", help="plots and tables")
     parser.add_argument("--max-false-abstention", type=float, default=0.10)
+    parser.add_argument(
+        "--sentence-vectors", choices=SENTENCE_VECTORS, default="model", help="question-sentence similarity"
+    )
+    parser.add_argument("--ablation", action="store_true", help="also print dev figures without each feature group")
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing to rag/data")
     args = parser.parse_args(argv)
     for folder in (args.train, args.dev):
@@ -110,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     train = collect(args.train, args.train_index, args.k, args.cache)
     dev = collect(args.dev, args.dev_index, args.k, args.cache)
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
+    if args.ablation:
+        ablation(train, dev)
+    for row in train + dev:
+        row["candidates"] = row[args.sentence_vectors]
     columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
     ranker = fit_ranker(train, columns, seed=SEED)
     oof = out_of_fold(train, columns, seed=SEED)
@@ -138,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": str(args.train.name),
         "dev": str(args.dev.name),
         "seed": SEED,
+        "sentence_vectors": args.sentence_vectors,
     }
     CARD_FILE.write_text(json.dumps(card, indent=1) + "\n")
     thresholds_file = DATA_DIR / "abstention.json"
@@ -154,6 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     thresholds_file.write_text(json.dumps(thresholds, indent=2) + "\n")
     print(f"wrote {MODEL_FILE}, {CARD_FILE} and the 'reader' threshold in {thresholds_file}")
     return 0
+
+
+def ablation(train: list[dict], dev: list[dict]) -> None:
+    """Dev short-answer figures with each feature group left out, and with static sentence vectors."""
+    print("ablation (dev-2023 answerable, no abstention):")
+    for mode in SENTENCE_VECTORS:
+        for row in train + dev:
+            row["candidates"] = row[mode]
+        columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
+        groups = FEATURE_GROUPS if mode == "model" else {"(none)": ()}
+        for group, names in groups.items():
+            kept = [c for c in columns if not any(c == n or c.startswith(n + "_") for n in names)]
+            scores = short_answer_scores(dev, pick(fit_ranker(train, kept, seed=SEED), kept, dev))
+            print(f"  sentence vectors {mode:6s} without {group:28s} F1 {scores['token_f1']:.3f} EM {scores['exact_match']:.3f}")
 
 
 def _reliability_plot(table: list[dict], path: Path) -> None:

@@ -89,3 +89,17 @@ def test_offsets_of_an_occurrence_are_those_of_its_text():
     text = "Officials said Carlos Sainz won the race."
     o = occurrences_of("Who won the race?", [("a", text)])["Carlos Sainz"]
     assert text[o.start : o.end] == "Carlos Sainz"
+
+
+@pytest.mark.parametrize(
+    ("question", "plural", "yes_no"),
+    [
+        ("Which two countries signed the accord?", True, False),
+        ("Which country signed the accord?", False, False),
+        ("Did Turkey buy the S-400 system?", False, True),
+        ("Russia launched a new offensive. Is Kyiv under attack?", False, True),
+    ],
+)
+def test_lists_and_yes_no_questions_are_recognised(question, plural, yes_no):
+    q = ask(question)
+    assert (q.plural, q.yes_no) == (plural, yes_no)

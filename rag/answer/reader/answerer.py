@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.answer.reader.agreement import add_group_features, add_relative_features
 from rag.answer.reader.features import Occurrence, Sentence, sentence_occurrences
@@ -43,6 +43,10 @@ class ReaderAnswerer:
     name: str = "reader"
     model: ReaderModel | None = None
     min_passages: int = READS
+    # How a sentence is compared with the question: "model" (the transformer, as retrieval does) or
+    # "static" (mean word-piece vectors, no transformer at question time; see docs/answers.md);
+    # empty: as the shipped model was fitted.
+    sentence_vectors: str = ""
     _static: StaticVectors | None = field(default=None, repr=False)
     _types: TypeMatcher | None = field(default=None, repr=False)
 
@@ -68,8 +72,7 @@ class ReaderAnswerer:
             found += [(passage, offset, span) for offset, span in passage_sentences(index, passage)]
         if not found:
             return q, []
-        vectors = self.embedder.encode_cached([span.text for _, _, span in found])
-        similarities = vectors @ self.embedder.encode_query(question)
+        similarities = self._similarities(question, [span.text for _, _, span in found])
         idf = rarity(index)
         occurrences: list[Occurrence] = []
         for (passage, offset, span), similarity in zip(found, similarities):
@@ -80,6 +83,14 @@ class ReaderAnswerer:
         add_group_features(occurrences, q.words)
         add_relative_features(occurrences)
         return q, occurrences
+
+    def _similarities(self, question: str, sentences: list[str]):
+        assert self._static is not None
+        mode = self.sentence_vectors or (self.model or load_reader()).card.get("sentence_vectors", "model")
+        if mode == "static":
+            table = self._static.encode([*sentences, question])
+            return table[:-1] @ table[-1]
+        return self.embedder.encode_cached(sentences) @ self.embedder.encode_query(question)
 
     def _add_meaning(self, q: AskedFor, occurrences: list[Occurrence]) -> None:
         assert self._static is not None and self._types is not None
@@ -116,6 +127,8 @@ class ReaderAnswerer:
         probability = model.probability(
             confidence_inputs(group_scores, best.features, max(p.score for p in passages))
         )
+        if q.yes_no:  # the deciding sentence: the one closest to the whole question
+            best = max(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"])
         sentence = best.sentence
         citation = Citation(best.doc_id, sentence.start, sentence.end, str(sentence.span), sentence.passage.rank)
         shown = tuple(
@@ -127,8 +140,23 @@ class ReaderAnswerer:
             question,
             (AnswerSentence(citation.text, (citation,)),),
             tuple(passages),
-            short_answer=None if q.kind in SENTENCE_ANSWERS else best.text,
+            short_answer=None if q.kind in SENTENCE_ANSWERS or q.yes_no else _listed(best) if q.plural else best.text,
             score=round(probability, 4),
             answerer=self.name,
             features=features,
         )
+
+
+def _listed(best: Occurrence) -> str:
+    """The candidate with the items coordinated with it: "Algeria" -> "Algeria, Greece and Vietnam"."""
+    span: Any = best.sentence.span
+    offset = best.sentence.paragraph_start
+    tokens = span.doc.char_span(best.start - offset, best.end - offset)
+    if tokens is None:
+        return best.text
+    conjuncts = [t for t in tokens.root.conjuncts if span.start <= t.i < span.end]
+    if not conjuncts:
+        return best.text
+    first = min([tokens.start, *(t.left_edge.i for t in conjuncts)])
+    last = max([tokens.end, *(t.right_edge.i + 1 for t in conjuncts)])
+    return str(span.doc[first:last].text)

@@ -40,6 +40,8 @@ class AskedFor:
     verbs: frozenset[str]  # content verbs of the asking sentence
     role: str  # the asked thing's role in its clause (ROLES)
     sentences: int  # how many sentences the question has
+    plural: bool = False  # "which two countries …": the answer may be a list
+    yes_no: bool = False  # "Did Turkey buy …?": answered by the deciding sentence
 
     @property
     def type_phrase(self) -> str | None:
@@ -118,7 +120,7 @@ def asked_for(doc) -> AskedFor:
     """The reader's analysis of a parsed question (a spaCy Doc)."""
     sentence, n_sentences = _asking_sentence(doc)
     wh = _wh_token(sentence)
-    kind, type_noun = "none", None
+    kind, type_noun, plural = "none", None, False
     if wh is not None:
         kind = wh.lower_
         if kind == "how":
@@ -129,8 +131,10 @@ def asked_for(doc) -> AskedFor:
                 objects = [g for c in noun.children if c.lower_ == "of" for g in c.children if g.dep_ == "pobj"]
                 noun = objects[0] if objects else noun
             type_noun = noun.lemma_.lower() if noun is not None else None
-    elif len(sentence) and sentence[0].lower_ in ("name", "identify"):  # "Name the …"
+            plural = noun is not None and noun.tag_ in ("NNS", "NNPS")
+    elif len(sentence) and sentence[0].lower_ in ("name", "identify", "list"):  # "Name the …"
         kind = "what"
+        plural = any(t.tag_ in ("NNS", "NNPS") for t in sentence[1:4])
     verbs = frozenset(t.lemma_.lower() for t in sentence if t.pos_ == "VERB") - LIGHT_VERBS
     return AskedFor(
         text=doc.text,
@@ -142,4 +146,6 @@ def asked_for(doc) -> AskedFor:
         verbs=verbs,
         role=_role(wh),
         sentences=n_sentences,
+        plural=plural,
+        yes_no=wh is None and len(sentence) > 0 and sentence[0].pos_ == "AUX",
     )
