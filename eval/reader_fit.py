@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 import numpy as np
@@ -68,7 +69,11 @@ def pick(model, columns: list[str], rows: list[dict]) -> list[dict | None]:
         ranked = sorted(best_of.values(), key=lambda i: mine[i], reverse=True)
         top = ranked[0]
         picks.append(
-            {"text": row["candidates"][top][0], "scores": [float(mine[i]) for i in ranked], "features": row["candidates"][top][3]}
+            {
+                "text": row["candidates"][top][0],
+                "scores": [float(mine[i]) for i in ranked],
+                "features": row["candidates"][top][3],
+            }
         )
     return picks
 
@@ -121,7 +126,7 @@ def risk_coverage(table: list[dict], max_false_abstention: float) -> tuple[float
     """Every threshold's abstention figures; the chosen one has the best abstention F1 among those that
     abstain on at most ``max_false_abstention`` of the answerable questions."""
     probabilities = sorted({row["probability"] for row in table})
-    cuts = [0.0] + [(a + b) / 2 for a, b in zip(probabilities, probabilities[1:])]
+    cuts = [0.0] + [(a + b) / 2 for a, b in itertools.pairwise(probabilities)]
     curve = []
     answerable = [row["answerable"] for row in table]
     for cut in cuts:

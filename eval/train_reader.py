@@ -187,7 +187,9 @@ def ablation(train: list[dict], dev: list[dict]) -> None:
         for group, names in groups.items():
             kept = [c for c in columns if not any(c == n or c.startswith(n + "_") for n in names)]
             scores = short_answer_scores(dev, pick(fit_ranker(train, kept, seed=SEED), kept, dev))
-            print(f"  sentence vectors {mode:6s} without {group:28s} F1 {scores['token_f1']:.3f} EM {scores['exact_match']:.3f}")
+            print(
+                f"  sentence vectors {mode:6s} without {group:28s} F1 {scores['token_f1']:.3f} EM {scores['exact_match']:.3f}"
+            )
 
 
 def _reliability_plot(table: list[dict], path: Path) -> None:
@@ -208,7 +210,9 @@ def _reliability_plot(table: list[dict], path: Path) -> None:
     ax.plot(xs, ys, "o-")
     for x, y_, n in zip(xs, ys, ns):
         ax.annotate(str(n), (x, y_), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    ax.set(xlabel="predicted probability of a right answer", ylabel="share right (dev-2023)", title="Reader calibration")
+    ax.set(
+        xlabel="predicted probability of a right answer", ylabel="share right (dev-2023)", title="Reader calibration"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -11,9 +11,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.answer.reader.answerer import ReaderAnswerer
 from rag.answer.llm.answerer import LLMAnswerer
 from rag.answer.llm.config import LLMConfig
+from rag.answer.reader.answerer import ReaderAnswerer
 from rag.errors import RagError
 
 if TYPE_CHECKING:

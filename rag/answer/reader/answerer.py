@@ -123,10 +123,8 @@ class ReaderAnswerer:
             groups[o.norm].append((float(score), o))
         ranked = sorted(groups.values(), key=lambda g: max(s for s, _ in g), reverse=True)
         group_scores = [max(s for s, _ in g) for g in ranked]
-        best_score, best = max(ranked[0], key=lambda pair: pair[0])
-        probability = model.probability(
-            confidence_inputs(group_scores, best.features, max(p.score for p in passages))
-        )
+        _, best = max(ranked[0], key=lambda pair: pair[0])
+        probability = model.probability(confidence_inputs(group_scores, best.features, max(p.score for p in passages)))
         if q.yes_no:  # the deciding sentence: the one closest to the whole question
             best = max(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"])
         sentence = best.sentence

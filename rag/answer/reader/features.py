@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from rag.answer.reader.questions import QUESTION_TYPES, ROLES, AskedFor
 from rag.answer.reader.spans import LABELS, candidate_spans
-from rag.text import normalize_answer
 from rag.records import Passage
+from rag.text import normalize_answer
 
 DEPENDENCIES = (
     "nsubj", "nsubjpass", "dobj", "pobj", "appos", "compound", "attr", "conj", "poss", "npadvmod", "ROOT", "other",

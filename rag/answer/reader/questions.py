@@ -50,7 +50,9 @@ class AskedFor:
 
 
 def _content(tokens) -> frozenset[str]:
-    return frozenset(t.lemma_.lower() for t in tokens if not t.is_stop and not t.is_punct and (t.is_alpha or t.like_num))
+    return frozenset(
+        t.lemma_.lower() for t in tokens if not t.is_stop and not t.is_punct and (t.is_alpha or t.like_num)
+    )
 
 
 def _asking_sentence(doc):

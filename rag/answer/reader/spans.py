@@ -21,11 +21,15 @@ LEADING_NOISE = {
 
 def _trim(doc, start: int, end: int, floor: int) -> tuple[int, int]:
     def noise_at_start(t) -> bool:
-        return t.lower_ in LEADING_NOISE or t.is_punct or (t.pos_ in ("DET", "PRON") and not t.is_title) or t.tag_ == "POS"
+        return (
+            t.lower_ in LEADING_NOISE or t.is_punct or (t.pos_ in ("DET", "PRON") and not t.is_title) or t.tag_ == "POS"
+        )
 
     while start < end and noise_at_start(doc[start]):
         start += 1
-    while end > start and ((doc[end - 1].is_punct and doc[end - 1].text not in ("%", ")")) or doc[end - 1].tag_ == "POS"):
+    while end > start and (
+        (doc[end - 1].is_punct and doc[end - 1].text not in ("%", ")")) or doc[end - 1].tag_ == "POS"
+    ):
         end -= 1
     if start > floor and doc[start - 1].text in CURRENCY:
         start -= 1
@@ -58,9 +62,11 @@ def candidate_spans(sentence) -> dict[tuple[int, int], str]:
         # the head with its modifiers, and alone: "six-foot long great white shark" -> "great white shark", "shark"
         root = chunk.root.i
         first = root
-        while first - 1 >= chunk.start and doc[first - 1].dep_ in ("compound", "amod", "nmod") and doc[
-            first - 1
-        ].pos_ in ("NOUN", "PROPN", "ADJ"):
+        while (
+            first - 1 >= chunk.start
+            and doc[first - 1].dep_ in ("compound", "amod", "nmod")
+            and doc[first - 1].pos_ in ("NOUN", "PROPN", "ADJ")
+        ):
             first -= 1
         add(first, root + 1, "NP")
         add(root, root + 1, "NP")
