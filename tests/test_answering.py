@@ -1,4 +1,4 @@
-"""The extractive answerer on the seed articles: short answers, citations, abstention, bad input, `rag ask`.
+"""The rule-based extractive answerer (``--answerer extractive``) on the seed articles: short answers, citations, abstention, bad input, `rag ask`.
 
 These questions are not the ones the abstention threshold was calibrated on
 (eval/dev_questions.jsonl and the dev split of eval/seeds_gold.jsonl), and are
@@ -15,9 +15,14 @@ import re
 import pytest
 
 from rag.answer.pipeline import ask, load_threshold
-from rag.answer.registry import default_answerer
+from rag.answer.registry import answerer_for
 from rag.errors import RagError
 from rag.records import NO_ANSWER
+
+
+def extractive(retriever):
+    return answerer_for("extractive", retriever)
+
 
 KNOWN_MISS = "known miss of the extractive answerer (see docs/answers.md)"
 
@@ -133,7 +138,7 @@ def check_citations(answer, seed_documents) -> None:
 
 @pytest.mark.parametrize(("question", "expected"), ANSWERABLE)
 def test_answerable_question_gets_short_answer_with_citation(retriever, seed_documents, question, expected):
-    answer = ask(question, retriever)
+    answer = ask(question, retriever, extractive(retriever))
     assert not answer.abstained, answer.abstention
     assert answer.short_answer is not None and _norm(expected) in _norm(answer.short_answer)
     assert any(_norm(expected) in _norm(c.text) for c in answer.citations)
@@ -143,7 +148,7 @@ def test_answerable_question_gets_short_answer_with_citation(retriever, seed_doc
 
 @pytest.mark.parametrize("question", UNANSWERABLE)
 def test_unanswerable_question_abstains_and_shows_passages(retriever, question):
-    answer = ask(question, retriever)
+    answer = ask(question, retriever, extractive(retriever))
     assert answer.abstained
     assert answer.sentences == () and answer.short_answer is None and answer.citations == []
     assert answer.passages and answer.message == NO_ANSWER
@@ -152,7 +157,9 @@ def test_unanswerable_question_abstains_and_shows_passages(retriever, question):
 
 def test_two_part_question_cites_both_articles(retriever, seed_documents):
     answer = ask(
-        "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?", retriever
+        "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?",
+        retriever,
+        extractive(retriever),
     )
     assert not answer.abstained
     assert "CAATSA" in answer.short_answer
@@ -163,7 +170,7 @@ def test_two_part_question_cites_both_articles(retriever, seed_documents):
 def test_every_answer_word_is_corpus_text(retriever, seed_documents):
     """The answer is its cited sentences, verbatim: no word of it comes from anywhere else."""
     for question, _ in [q for q in ANSWERABLE if isinstance(q, tuple)][:8]:
-        answer = ask(question, retriever)
+        answer = ask(question, retriever, extractive(retriever))
         for sentence in answer.sentences:
             assert sentence.text == " ".join(c.text for c in sentence.citations)
         assert answer.text == " ".join(s.text for s in answer.sentences)
@@ -180,41 +187,46 @@ def test_citations_stay_inside_retrieved_passages(retriever, seed_documents, k):
         "Why did the US sanction Turkey?",
         "Which law lets the US penalise buyers of Russian arms, and was Turkey sanctioned under it?",
     ]:
-        answer = ask(question, retriever, k=k)
+        answer = ask(question, retriever, extractive(retriever), k=k)
         assert len(answer.passages) <= k
         check_citations(answer, seed_documents)
-        rejected = default_answerer(retriever).answer(question, list(answer.passages), retriever.index)
+        rejected = extractive(retriever).answer(question, list(answer.passages), retriever.index)
         check_citations(rejected, seed_documents)  # the answer before abstention too
 
 
 def test_json_schema_fields(retriever):
-    record = ask("Who heads Turkey's Defense Industry Directorate?", retriever).to_dict()
+    record = ask("Who heads Turkey's Defense Industry Directorate?", retriever, extractive(retriever)).to_dict()
     assert {"question", "answer", "short_answer", "abstained", "score", "sentences", "citations", "passages"} <= set(
         record
     )
     assert set(record["citations"][0]) >= {"doc_id", "start", "end", "text", "passage_rank"}
-    assert record["extra"]["threshold"] == load_threshold()
+    assert record["extra"]["threshold"] == load_threshold("extractive")
     json.dumps(record)
 
 
 def test_the_extra_object_keeps_its_keys_now_that_its_fields_are_typed(retriever):
     question = "What is the value of India's S-400 contract?"
-    answered = ask(question, retriever).to_dict()["extra"]
+    answered = ask(question, retriever, extractive(retriever)).to_dict()["extra"]
     assert set(answered) == {"features", "threshold"}
     assert set(answered["features"]) == {"question_type", "expected", "similarity", "support", "slot", "missing"}
     assert isinstance(answered["features"]["expected"], list) and isinstance(answered["features"]["missing"], list)
-    refused = ask(question, retriever, threshold=1.0).to_dict()  # nothing is good enough: an abstention
+    refused = ask(
+        question, retriever, extractive(retriever), threshold=1.0
+    ).to_dict()  # nothing is good enough: an abstention
     assert refused["abstained"] and refused["answer"] == "" and refused["short_answer"] is None
     assert set(refused["extra"]) == {"features", "message", "reason", "rejected", "threshold"}
     assert refused["extra"]["message"] == NO_ANSWER and refused["extra"]["reason"] == "below the abstention threshold"
-    assert refused["extra"]["rejected"] == {"answer": ask(question, retriever).text, "short_answer": "$5 billion"}
+    assert refused["extra"]["rejected"] == {
+        "answer": ask(question, retriever, extractive(retriever)).text,
+        "short_answer": "$5 billion",
+    }
     json.dumps(refused)
 
 
 @pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 100_000, "?" * 50])
 def test_bad_questions_are_refused_or_abstained(retriever, question):
     try:
-        answer = ask(question, retriever)
+        answer = ask(question, retriever, extractive(retriever))
     except RagError as exc:
         refused = str(exc)
         assert refused and "\n" not in refused
@@ -223,7 +235,7 @@ def test_bad_questions_are_refused_or_abstained(retriever, question):
 
 
 def test_control_characters_are_cleaned(retriever):
-    answer = ask("Who heads\x00 Turkey's\x07 Defense\u200b Industry Directorate?\x1b", retriever)
+    answer = ask("Who heads\x00 Turkey's\x07 Defense\u200b Industry Directorate?\x1b", retriever, extractive(retriever))
     assert answer.short_answer == "Ismail Demir"
 
 
@@ -231,7 +243,7 @@ def test_control_characters_are_cleaned(retriever):
     "question", ["Wer ist der Präsident der Türkei?", "¿Quién vendió misiles a Turquía?", "Кто продал ракеты Турции?"]
 )
 def test_question_in_another_language_abstains(retriever, question):
-    assert ask(question, retriever).abstained
+    assert ask(question, retriever, extractive(retriever)).abstained
 
 
 def test_threshold_file_is_calibrated():
@@ -253,6 +265,8 @@ def test_cli_ask(seed_settings, retriever, capsys, monkeypatch):
         "--no-rebuild",
         "--index",
         str(seed_settings.index_dir),
+        "--answerer",
+        "extractive",
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,65 @@
+"""Latency of `ask` with the learned reader on a real news corpus, beside the rule-based answerer.
+
+    .venv/bin/python bench/bench_reader.py --index DIR --gold QUESTIONS.jsonl [--limit 100]
+
+For example on dev-2023 (2,202 articles; its index built with `rag ingest
+../shared/benchmarks/newsqa/dev-2023/articles.jsonl --index DIR`). With the models loaded and one
+warm-up pass over other questions, each distinct question is asked once (p50/p95 ms): retrieval of
+the passages the answerer reads (10 for the reader, k=5 for the rules), reading, abstention. When the
+index stores the sentence analysis (`analysis` artefact) no paragraph is parsed at question time;
+otherwise parsing is part of the figure (the first sight of a paragraph), which the table says.
+Torch and the ranker use one thread each, as a server slot would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from common import latency, machine, table  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--gold", required=True, help="questions.jsonl (only the question text is read)")
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--answerers", default="reader,extractive")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from pathlib import Path
+
+    from rag.answer.pipeline import ask
+    from rag.answer.registry import answerer_for
+    from rag.search.embedding import default_embedder
+    from rag.search.index import open_index
+    from rag.search.retrieval import Retriever
+    from rag.settings import Settings
+
+    questions = [json.loads(line)["question"] for line in Path(args.gold).read_text().splitlines() if line.strip()]
+    questions = list(dict.fromkeys(questions))
+    warmup, timed = questions[-10:], questions[: args.limit]
+    embedder = default_embedder()
+    index = open_index(Settings(index_dir=Path(args.index)), embedder, rebuild=False)
+    retriever = Retriever(index, embedder)
+    stored = "stored" if "analysis" in index.artefacts else "parsed at question time"
+    print(machine())
+    print(f"{len(index.documents)} articles, {len(index)} chunks; sentence analysis: {stored}")
+    rows = []
+    for name in args.answerers.split(","):
+        answerer = answerer_for(name, retriever)
+        for question in warmup:
+            ask(question, retriever, answerer)
+        figures = latency(lambda q, a=answerer: ask(str(q), retriever, a), timed, warmup=0)
+        rows.append([name, figures.n, figures.p50, figures.p95, figures.mean])
+    print(table(["answerer", "questions", "p50 ms", "p95 ms", "mean ms"], rows))
+
+
+if __name__ == "__main__":
+    main()
