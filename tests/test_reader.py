@@ -1,0 +1,76 @@
+"""The learned reader (the default answerer) on the seed articles: short answers inside verbatim,
+cited sentences, sentence answers for why/how and yes/no, a calibrated score, a hash-checked model.
+
+The reader was fitted on news-quiz questions (eval/train_reader.py), never on these articles; the
+questions below are the rule-based answerer's test questions (tests/test_answering.py), so the two
+answerers can be compared on the same ground. Misses are strict xfails, not left out.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from rag.answer.pipeline import ask, load_threshold
+from rag.answer.reader.answerer import READS, ReaderAnswerer
+from rag.answer.reader.model import CARD_FILE, MODEL_FILE, load_reader
+from rag.answer.registry import DEFAULT_ANSWERER, default_answerer
+from rag.errors import RagError
+from rag.records import ReaderFeatures
+
+
+def test_the_reader_is_the_default_answerer(retriever):
+    assert DEFAULT_ANSWERER == "reader"
+    assert isinstance(default_answerer(retriever), ReaderAnswerer)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who heads Turkey's Defense Industry Directorate?", "Ismail Demir"),
+        ("In which city did Erdogan and Putin hold their meeting?", "Sochi"),
+        ("Which security analyst focuses on Russia?", "Michael Kofman"),
+    ],
+)
+def test_a_factoid_question_gets_a_short_answer_inside_its_cited_sentence(retriever, seed_documents, question, expected):
+    answer = ask(question, retriever)
+    assert not answer.abstained
+    assert expected.lower() in answer.short_answer.lower()
+    (sentence,) = answer.sentences
+    (citation,) = sentence.citations
+    assert seed_documents[citation.doc_id].text[citation.start : citation.end] == citation.text == sentence.text
+    assert answer.short_answer in citation.text
+    passage = next(p for p in answer.passages if p.rank == citation.passage_rank)
+    assert passage.doc_id == citation.doc_id and passage.start - 1 <= citation.start < citation.end <= passage.end + 1
+    assert isinstance(answer.features, ReaderFeatures)
+    assert answer.features.candidates[0].text == answer.short_answer
+    assert 0.0 <= answer.score <= 1.0 and answer.score == answer.features.probability
+
+
+def test_the_reader_reads_the_passages_it_was_fitted_on_whatever_k(retriever, seed_index):
+    answer = ask("Who heads Turkey's Defense Industry Directorate?", retriever, k=2)
+    assert len(answer.passages) == min(READS, len(seed_index))
+
+
+@pytest.mark.parametrize(
+    "question", ["Why did the US remove Turkey from the F-35 programme?", "Did the US impose sanctions on Turkey?"]
+)
+def test_why_and_yes_no_questions_get_a_sentence_and_no_forced_entity(retriever, question):
+    answer = ask(question, retriever, threshold=0.0)
+    assert answer.short_answer is None
+    assert len(answer.sentences) == 1
+
+
+def test_an_off_topic_question_abstains(retriever):
+    answer = ask("Who won the 2018 FIFA World Cup?", retriever)
+    assert answer.abstained
+    assert answer.score < answer.threshold == load_threshold("reader")
+
+
+def test_a_model_file_that_is_not_the_fitted_one_is_refused_with_the_fix(tmp_path):
+    model, card = tmp_path / MODEL_FILE.name, tmp_path / CARD_FILE.name
+    shutil.copy(CARD_FILE, card)
+    model.write_text(MODEL_FILE.read_text().replace("tree", "Tree", 1))
+    with pytest.raises(RagError, match=r"does not match the fitted reader .*eval/train_reader.py"):
+        load_reader(model, card)
