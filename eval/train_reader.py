@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sentence-vectors", choices=SENTENCE_VECTORS, default="model", help="question-sentence similarity"
     )
-    parser.add_argument("--ablation", action="store_true", help="also print dev figures without each feature group")
+    parser.add_argument("--ablation", action="store_true", help="print dev figures without each feature group (and fit nothing)")
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing to rag/data")
     args = parser.parse_args(argv)
     for folder in (args.train, args.dev):
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
         ablation(train, dev)
+        return 0
     for row in train + dev:
         row["candidates"] = row[args.sentence_vectors]
     columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
