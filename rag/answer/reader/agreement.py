@@ -43,10 +43,9 @@ def add_group_features(occurrences: list[Occurrence], question_words: frozenset[
             shared[name + "_gmax"] = max(o.features[name] for o in group)
         for o in group:
             o.features.update(shared)
-    words = {norm: set(norm.split()) for norm in groups}
+    longer_of, shorter_of = _containment(list(groups))
     for norm, group in groups.items():
-        longer = [m for m in groups if m != norm and words[norm] < words[m]]
-        shorter = [m for m in groups if m != norm and words[m] < words[norm]]
+        longer, shorter = longer_of[norm], shorter_of[norm]
         longer_sim = sum(o.features["sent_sim"] for m in longer for o in groups[m])
         shorter_sim = sum(o.features["sent_sim"] for m in shorter for o in groups[m])
         contained = {
@@ -58,6 +57,25 @@ def add_group_features(occurrences: list[Occurrence], question_words: frozenset[
         }
         for o in group:
             o.features.update(contained)
+
+
+def _containment(norms: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """For each string, the strings whose words strictly contain its words, and those it contains."""
+    words = {norm: frozenset(norm.split()) for norm in norms}
+    holding: dict[str, set[str]] = defaultdict(set)  # word -> strings with it
+    for norm, ws in words.items():
+        for w in ws:
+            holding[w].add(norm)
+    longer: dict[str, list[str]] = {norm: [] for norm in norms}
+    shorter: dict[str, list[str]] = {norm: [] for norm in norms}
+    for norm, ws in words.items():
+        if not ws:
+            continue
+        for other in set.intersection(*(holding[w] for w in ws)):
+            if len(words[other]) > len(ws):
+                longer[norm].append(other)
+                shorter[other].append(norm)
+    return longer, shorter
 
 
 def add_relative_features(occurrences: list[Occurrence]) -> None:
