@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sentence-vectors", choices=SENTENCE_VECTORS, default="model", help="question-sentence similarity"
     )
-    parser.add_argument("--ablation", action="store_true", help="print dev figures without each feature group (and fit nothing)")
+    parser.add_argument(
+        "--ablation", action="store_true", help="print dev figures without each feature group (and fit nothing)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing to rag/data")
     args = parser.parse_args(argv)
     for folder in (args.train, args.dev):

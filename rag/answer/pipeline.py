@@ -127,6 +127,8 @@ def reading_depth(answerer: Answerer, k: int) -> int:
     The learned reader weighs how many passages agree on a candidate, so it reads as many as it was
     fitted on; every passage it reads is shown, since any of them may be cited.
     """
+    if k < 1:
+        raise RagError(f"k must be at least 1, not {k}: ask for one passage or more")
     return max(k, getattr(answerer, "min_passages", 0))
 
 

@@ -34,16 +34,30 @@ _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
 _SPACE = re.compile(r"\s+")
 
 
-class _NoTorchHere(importlib.abc.MetaPathFinder):
-    """Refuses `import torch` in one thread only, while spaCy is first imported there."""
+class _Refused(importlib.abc.MetaPathFinder):
+    """Refuses importing some packages in one thread only, while another is first imported there."""
 
-    def __init__(self) -> None:
+    def __init__(self, packages: tuple[str, ...]) -> None:
+        self.packages = packages
         self.thread = threading.get_ident()
 
     def find_spec(self, name, path=None, target=None):
-        if (name == "torch" or name.startswith("torch.")) and threading.get_ident() == self.thread:
-            raise ModuleNotFoundError(f"{name} is not needed by spaCy here", name=name)
+        if name.split(".")[0] in self.packages and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"{name} is not needed here", name=name)
         return None
+
+
+def import_without(module: str, optional: tuple[str, ...]):
+    """``module``, first imported with the ``optional`` packages it would load hidden (it must treat them
+    as absent). Where one of them is already loaded, or ``module`` is, nothing changes."""
+    if module not in sys.modules and not any(p in sys.modules for p in optional):
+        blocker = _Refused(optional)
+        sys.meta_path.insert(0, blocker)
+        try:
+            return importlib.import_module(module)
+        finally:
+            sys.meta_path.remove(blocker)
+    return importlib.import_module(module)
 
 
 def _import_spacy():
@@ -53,16 +67,7 @@ def _import_spacy():
     en_core_web_sm does not use; that costs ~2 CPU seconds of every cold start. Where
     torch is already loaded (indexing), nothing changes.
     """
-    if "torch" not in sys.modules and "thinc" not in sys.modules:
-        blocker = _NoTorchHere()
-        sys.meta_path.insert(0, blocker)
-        try:
-            import spacy
-        finally:
-            sys.meta_path.remove(blocker)
-    import spacy
-
-    return spacy
+    return import_without("spacy", ("torch",) if "thinc" not in sys.modules else ())
 
 
 @lru_cache(maxsize=2)

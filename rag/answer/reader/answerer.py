@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rag.answer.reader.agreement import add_group_features, add_relative_features
 from rag.answer.reader.features import Occurrence, Sentence, sentence_occurrences
 from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
@@ -20,6 +22,7 @@ from rag.answer.reader.vectors import StaticVectors, TypeMatcher
 from rag.budget import check_time_budget
 from rag.ingest.sentences import nlp
 from rag.records import Abstention, Answer, AnswerSentence, Citation, Passage, ReaderCandidate, ReaderFeatures
+from rag.search.embedding import FAST_PATH_MAX_TEXTS
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 SENTENCE_ANSWERS = {"why", "how"}  # answered by a sentence, not an entity
 SHOWN_CANDIDATES = 3
+FAST_BATCH = FAST_PATH_MAX_TEXTS
 READS = 10  # passages the model was fitted on (eval/train_reader.py --k)
 
 
@@ -90,7 +94,11 @@ class ReaderAnswerer:
         if mode == "static":
             table = self._static.encode([*sentences, question])
             return table[:-1] @ table[-1]
-        return self.embedder.encode_cached(sentences) @ self.embedder.encode_query(question)
+        # in batches the question encoder takes (no sentence-transformers at question time)
+        vectors = [
+            self.embedder.encode_cached(sentences[i : i + FAST_BATCH]) for i in range(0, len(sentences), FAST_BATCH)
+        ]
+        return np.concatenate(vectors) @ self.embedder.encode_query(question)
 
     def _add_meaning(self, q: AskedFor, occurrences: list[Occurrence]) -> None:
         assert self._static is not None and self._types is not None

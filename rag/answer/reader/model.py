@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RagError
+from rag.ingest.sentences import import_without
 from rag.settings import DATA_DIR
 
 MODEL_FILE = DATA_DIR / "reader.txt"
@@ -79,8 +80,9 @@ def file_sha256(path: Path) -> str:
 @lru_cache(maxsize=2)
 def load_reader(model_file: Path = MODEL_FILE, card_file: Path = CARD_FILE) -> ReaderModel:
     """The shipped reader; RagError naming the fix when a file is missing, damaged or not the fitted one."""
-    import lightgbm
-
+    # LightGBM offers scikit-learn and pandas interfaces when they are installed; loading them costs
+    # a second of every cold start and the booster needs neither.
+    lightgbm = import_without("lightgbm", ("sklearn", "pandas", "dask"))
     try:
         card = json.loads(card_file.read_text())
         digest = file_sha256(model_file)

@@ -12,6 +12,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from rag.answer.reader.spans import LABELS
 
@@ -40,8 +41,6 @@ class StaticVectors:
 
     @cached_property
     def _table(self) -> np.ndarray:
-        from safetensors.numpy import load_file
-
         weights = load_file(str(self.embedder.path / "model.safetensors"))
         key = next(k for k in weights if k.endswith(WORD_VECTORS_KEY))
         return np.asarray(weights[key], dtype=np.float32)
