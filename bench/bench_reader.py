@@ -19,7 +19,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import latency, machine, table  # noqa: E402
+from common import latency, machine, table
 
 
 def main() -> None:
