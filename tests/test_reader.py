@@ -101,3 +101,18 @@ def test_a_model_file_that_is_not_the_fitted_one_is_refused_with_the_fix(tmp_pat
     model.write_text(MODEL_FILE.read_text().replace("tree", "Tree", 1))
     with pytest.raises(RagError, match=r"does not match the fitted reader .*eval/train_reader.py"):
         load_reader(model, card)
+
+
+def test_the_stored_analysis_gives_the_same_candidates_as_parsing_at_question_time(retriever, seed_index, embedder):
+    from dataclasses import replace
+
+    from rag.answer.pipeline import retrieve
+
+    assert "analysis" in seed_index.artefacts  # written at ingest
+    question = "Who heads Turkey's Defense Industry Directorate?"
+    passages = retrieve(question, retriever, READS)
+    reader = ReaderAnswerer(embedder)
+    _, stored = reader.read(question, passages, seed_index)
+    _, parsed = reader.read(question, passages, replace(seed_index, artefacts={}))
+    assert [(o.text, o.start, o.end) for o in stored] == [(o.text, o.start, o.end) for o in parsed]
+    assert [o.features for o in stored] == [o.features for o in parsed]
