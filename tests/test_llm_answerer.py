@@ -450,7 +450,7 @@ def test_eval_runs_with_the_llm_answerer_and_compares_with_extractive(script, se
     assert [r["abstained"] for r in results] == [False, True]
     assert results[0]["scores"]["correct"] is True and results[0]["scores"]["support_rate"] == 1.0
     assert json.loads((tmp_path / "llm" / "metrics.json").read_text())["run"]["settings"]["answerer"] == "llm"
-    assert _cli("eval", *common, "--out", str(tmp_path / "extractive")) == 0
+    assert _cli("eval", *common, "--out", str(tmp_path / "extractive"), "--answerer", "extractive") == 0
     capsys.readouterr()
     assert _cli("eval", "--compare", str(tmp_path / "extractive"), str(tmp_path / "llm")) == 0
     assert f"new: {tmp_path / 'llm'}" in capsys.readouterr().out
