@@ -73,6 +73,7 @@ def pick(model, columns: list[str], rows: list[dict]) -> list[dict | None]:
                 "text": row["candidates"][top][0],
                 "scores": [float(mine[i]) for i in ranked],
                 "features": row["candidates"][top][3],
+                "index": top,
             }
         )
     return picks
@@ -96,12 +97,22 @@ def confidence_table(rows: list[dict], picks: list[dict | None], calibration: di
     table = []
     for row, p in zip(rows, picks):
         right = bool(p and row["answerable"] and token_f1(p["text"], row["answers"]) >= CORRECT_F1)
-        inputs = confidence_inputs(p["scores"], p["features"], row["best_passage_score"]) if p else None
+        inputs = (
+            confidence_inputs(p["scores"], p["features"], row["best_passage_score"], _sentence_cosine(row, p))
+            if p
+            else None
+        )
         entry = {"id": row["id"], "answerable": row["answerable"], "correct": right, "inputs": inputs}
         if calibration is not None:
             entry["probability"] = calibrated_probability(calibration, inputs) if inputs else 0.0
         table.append(entry)
     return table
+
+
+def _sentence_cosine(row: dict, p: dict) -> float:
+    """The transformer's cosine of the pick's sentence with the question: the "model" listing of the same
+    candidates (same order) carries it as ``sent_sim``."""
+    return float(row["model"][p["index"]][3]["sent_sim"])
 
 
 def fit_calibration(table: list[dict]) -> dict:

@@ -49,7 +49,11 @@ MISS = "known miss of the reader (docs/answers.md)"
             "Russia's defence companies?",
             "CAATSA",
         ),
-        ("From which American jet programme was Turkey expelled?", "F-35"),
+        pytest.param(
+            "From which American jet programme was Turkey expelled?",
+            "F-35",
+            marks=pytest.mark.xfail(strict=True, reason=MISS + ": the right answer, below the threshold"),
+        ),
     ],
 )
 def test_a_factoid_question_gets_a_short_answer_inside_its_cited_sentence(

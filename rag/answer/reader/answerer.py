@@ -132,7 +132,9 @@ class ReaderAnswerer:
         ranked = sorted(groups.values(), key=lambda g: max(s for s, _ in g), reverse=True)
         group_scores = [max(s for s, _ in g) for g in ranked]
         _, best = max(ranked[0], key=lambda pair: pair[0])
-        probability = model.probability(confidence_inputs(group_scores, best.features, max(p.score for p in passages)))
+        cosine = float(self.embedder.encode_cached([str(best.sentence.span)])[0] @ self.embedder.encode_query(question))
+        inputs = confidence_inputs(group_scores, best.features, max(p.score for p in passages), cosine)
+        probability = model.probability(inputs)
         if q.yes_no:  # the deciding sentence: the one closest to the whole question
             best = max(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"])
         sentence = best.sentence

@@ -25,11 +25,17 @@ from rag.settings import DATA_DIR
 MODEL_FILE = DATA_DIR / "reader.txt"
 CARD_FILE = DATA_DIR / "reader.json"
 # What the calibration reads about the best candidate against the rest (see ``confidence_inputs``).
-CONFIDENCE_INPUTS = ("top", "margin", "top_sent_sim", "top_sum_sim", "top_w10", "best_p_score", "candidates")
+CONFIDENCE_INPUTS = (
+    "top", "margin", "top_sent_sim", "top_sum_sim", "top_w10", "best_p_score", "candidates", "sentence_cosine",
+)  # fmt: skip
 
 
-def confidence_inputs(scores: list[float], top: dict[str, float], best_passage_score: float) -> list[float]:
-    """The calibration's inputs: the best group's score, its lead over the next, and its support.
+def confidence_inputs(
+    scores: list[float], top: dict[str, float], best_passage_score: float, sentence_cosine: float
+) -> list[float]:
+    """The calibration's inputs: the best group's score, its lead over the next, its support, and how
+    close its sentence is to the question by the transformer (``sentence_cosine``: the one absolute
+    sign of topic, since fused passage scores are ranks).
 
     ``scores`` are the groups' scores, best first; ``top`` the best occurrence's features.
     """
@@ -42,6 +48,7 @@ def confidence_inputs(scores: list[float], top: dict[str, float], best_passage_s
         top["max_w10"],
         best_passage_score,
         math.log1p(len(scores)),
+        sentence_cosine,
     ]
 
 
