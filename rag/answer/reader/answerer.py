@@ -139,10 +139,8 @@ class ReaderAnswerer:
             best = max(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"])
         sentence = best.sentence
         citation = Citation(best.doc_id, sentence.start, sentence.end, str(sentence.span), sentence.passage.rank)
-        shown = tuple(
-            ReaderCandidate(g[0][1].text, g[0][1].label, round(s, 4))
-            for g, s in zip(ranked[:SHOWN_CANDIDATES], group_scores)
-        )
+        tops = [max(g, key=lambda pair: pair[0])[1] for g in ranked[:SHOWN_CANDIDATES]]
+        shown = tuple(ReaderCandidate(o.text, o.label, round(s, 4)) for o, s in zip(tops, group_scores))
         features = ReaderFeatures(q.kind, q.type_phrase, shown, round(probability, 4))
         return Answer(
             question,
