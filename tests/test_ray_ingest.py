@@ -4,9 +4,11 @@ errors for a cluster that cannot be reached or a Ray that is not installed."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 
 from rag.cli import main
 from rag.errors import RagError
+from rag.ingest.reading import read_corpus
 from rag.search.index import STANDARD_ARTEFACTS, open_index
 from rag.search.ray_ingest import RayOptions, ray_engine
 from rag.search.store import Index
@@ -93,6 +96,27 @@ def test_rag_ask_gives_the_same_answer(on_ray, seed_settings, capsys):
         answers.append(json.loads(capsys.readouterr().out))
     assert answers[0] == answers[1]
     assert "5 billion" in answers[0]["answer"]
+
+
+def test_files_read_on_ray_are_the_local_reading(ray_instance, tmp_path, caplog):
+    """Corpus order, duplicate ids, skipped lines and files, and stamps: as ``read_corpus`` gives them."""
+    (tmp_path / "a.jsonl").write_text(
+        '{"id": "x", "title": "X", "text": "One."}\nnot json\n{"id": "y", "text": "Two."}\n'
+    )
+    (tmp_path / "b.txt").write_text("Another x? No: this one is y.\n")
+    (tmp_path / "y.txt").write_text("A second article with the id y.\n")
+    (tmp_path / "empty.txt").write_text("")
+    for path in tmp_path.iterdir():  # old enough for their times to be stamped (stamps.RECENT_NS)
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    with caplog.at_level("WARNING"):
+        local = read_corpus([tmp_path])
+        warned = sorted(r.getMessage() for r in caplog.records)
+        caplog.clear()
+        with ray_engine(RayOptions()) as engine:
+            assert engine.read([tmp_path], progress=False) == local
+        assert sorted(r.getMessage() for r in caplog.records) == warned
+    assert [d.id for d in local[0]] == ["x", "y", "b"] and len(local[1]) == 4
+    assert any("line 2" in w for w in warned) and any("already used" in w for w in warned)
 
 
 def test_an_unreachable_cluster_is_one_line_naming_it(tmp_path):

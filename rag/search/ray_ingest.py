@@ -184,8 +184,9 @@ def ray_engine(options: RayOptions) -> Iterator[RayEngine]:
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
-        if options.address != "auto":
-            _probe(options.address)
+        address = options.address if options.address != "auto" else os.environ.get("RAY_ADDRESS", "").strip()
+        if address and address != "auto":
+            _probe(address)
         if not log.isEnabledFor(logging.DEBUG):  # Ray's C++ notices (an actor's restart policy) only with -v
             os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         try:
