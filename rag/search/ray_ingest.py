@@ -185,9 +185,12 @@ def ray_engine(options: RayOptions) -> Iterator[RayEngine]:
     started = not ray.is_initialized()
     if started:
         address = options.address if options.address != "auto" else os.environ.get("RAY_ADDRESS", "").strip()
-        if address and address != "auto":
+        address = address or "auto"
+        if address != "auto":
             _probe(address)
-        if not log.isEnabledFor(logging.DEBUG):  # Ray's C++ notices (an actor's restart policy) only with -v
+        if not log.isEnabledFor(logging.DEBUG):
+            # Ray's C++ notices (connection retries, actors' restart policy) only with -v; Ray still says
+            # in one line that it read this variable.
             os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         try:
             ray.init(
@@ -198,7 +201,10 @@ def ray_engine(options: RayOptions) -> Iterator[RayEngine]:
                 logging_level=logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.ERROR,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RagError(f"cannot start or join the Ray cluster at {options.address}: {exc}") from None
+            raise RagError(
+                f"cannot start or join the Ray cluster at {address}: {first_line(exc)} "
+                "(`ray status` on the head node shows its address)"
+            ) from None
     try:
         yield RayEngine(ray, options)
     finally:

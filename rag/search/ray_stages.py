@@ -31,18 +31,27 @@ from rag.search.embedding import Embedder, model_path
 Batch = dict[str, Any]  # a Ray Data batch: column name -> values
 
 
+class _Collected(logging.Handler):
+    """The messages of warnings logged while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextmanager
 def _warnings() -> Iterator[list[str]]:
     """Collects what the reader warns about (skipped .jsonl lines), to be logged by the driver, not lost
     in a worker's log."""
-    caught: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: caught.append(record.getMessage())  # type: ignore[method-assign]
+    handler = _Collected()
     logger = logging.getLogger("rag")
     logger.addHandler(handler)
     propagate, logger.propagate = logger.propagate, False
     try:
-        yield caught
+        yield handler.messages
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
