@@ -127,6 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="*", help="folders or files (default: the index's corpus, else seeds/)")
     _add_index_options(ingest)
     ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ray = ingest.add_argument_group("on a Ray cluster (pip install 'rag-news[ray]'; docs/scale.md)")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="read, cut and embed on Ray: auto (the default: $RAY_ADDRESS, a cluster started here, else a new "
+        "local one) or a cluster's HOST:PORT or ray://HOST:PORT",
+    )
+    ray.add_argument(
+        "--ray-batch-size", type=_positive_int, metavar="N", help="articles per embedding call (default 32)"
+    )
+    ray.add_argument(
+        "--ray-workers",
+        type=_positive_int,
+        metavar="N",
+        help="embedding actors (default: one per GPU, else one per two CPUs of the cluster)",
+    )
     ingest.set_defaults(run="cmd_ingest")
 
     search = subcommands.add_parser(

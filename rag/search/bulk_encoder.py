@@ -26,6 +26,7 @@ from rag.search.query_encoder import ModelSource, OnnxQueryEncoder, cache_dir
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "int8")
+CPU = ("CPUExecutionProvider",)
 # Cosine between int8 and float32 passage vectors on the probes; measured 0.989 lowest, 0.995 on average
 # over dev-2023 passages, and retrieval held (bench/README.md). Below this the quantised graph is refused.
 MIN_INT8_AGREEMENT = 0.98
@@ -67,9 +68,12 @@ def _quantise(source: Path, target: Path) -> None:
 
 
 class OnnxBulkEncoder:
-    """Unit vectors for many passages at once, in length-sorted batches, on ``threads`` CPU threads."""
+    """Unit vectors for many passages at once, in length-sorted batches, on ``threads`` CPU threads (or the
+    first of ``providers`` onnxruntime offers: a Ray ingest's GPU actors ask for CUDA)."""
 
-    def __init__(self, source: ModelSource, precision: str = "int8", threads: int | None = None):
+    def __init__(
+        self, source: ModelSource, precision: str = "int8", threads: int | None = None, providers: tuple[str, ...] = CPU
+    ):
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -88,7 +92,7 @@ class OnnxBulkEncoder:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self.session: Any = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session: Any = onnxruntime.InferenceSession(str(path), options, providers=list(providers))
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(source.path / "tokenizer.json"))
         self.tokenizer.no_padding()
@@ -136,10 +140,12 @@ class OnnxBulkEncoder:
         return (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32)
 
 
-def load(source: ModelSource, precision: str, threads: int | None = None) -> OnnxBulkEncoder:
+def load(
+    source: ModelSource, precision: str, threads: int | None = None, providers: tuple[str, ...] = CPU
+) -> OnnxBulkEncoder:
     """The bulk encoder of ``precision``; RagError when it cannot be built or does not agree with float32."""
     try:
-        encoder = OnnxBulkEncoder(source, precision, threads)
+        encoder = OnnxBulkEncoder(source, precision, threads, providers)
         agreement = encoder.agreement()
     except RagError:
         raise

@@ -25,6 +25,7 @@ from rag.records import Document
 from rag.search.analysis_store import AnalysisArtefact
 from rag.search.build import CORPUS_CHANGED, BuildReport, build_index, mismatch
 from rag.search.embedding import Embedder, default_embedder
+from rag.search.engine import BuildEngine, LocalEngine
 from rag.search.generations import remove_resume_folder, resume_folder, writer_lock
 from rag.search.store import Artefact, Index, read_manifest
 from rag.settings import Settings
@@ -93,6 +94,7 @@ def ingest(
     progress: bool | None = None,
     extra: Iterable[Document] = (),
     artefacts: Sequence[Artefact] | None = None,
+    engine: BuildEngine | None = None,
 ) -> tuple[Index, BuildReport]:
     """Builds or updates the index for the configured corpus (see ``configured_corpus``) and makes it live.
 
@@ -101,18 +103,20 @@ def ingest(
     ``artefacts`` are built and stored with the new generation. A damaged index is rebuilt from the
     corpus its manifest names; one that cannot name it is an error naming `rag ingest PATHS`.
     An ingest that is interrupted resumes from the articles it had embedded (``rag.search.journal``).
+    ``engine`` reads, cuts and embeds (``rag.search.engine``: here by default, or on a Ray cluster).
     """
     artefacts = STANDARD_ARTEFACTS if artefacts is None else artefacts
+    engine = engine or LocalEngine()
     with writer_lock(settings.index_dir, settings.lock_timeout):
         previous, manifest, damage = _inspect(settings.index_dir, artefacts)
         paths = _corpus_for(settings, manifest, damage)
         if damage is not None:
             log.warning("%s: rebuilding it from %s", damage, ", ".join(map(str, paths)))
-        documents, stamps = read_corpus(paths, progress=progress)  # first: its progress bar is the first thing shown
+        documents, stamps = engine.read(paths, progress)  # first: its progress bar is the first thing shown
         if extra:
             documents = list({**{d.id: d for d in documents}, **{d.id: d for d in extra}}.values())
         return _build_and_save(
-            documents, embedder or default_embedder(), settings, previous, paths, progress, artefacts, stamps
+            documents, embedder or default_embedder(), settings, previous, paths, progress, artefacts, stamps, engine
         )
 
 
@@ -125,13 +129,16 @@ def _build_and_save(
     progress: bool | None,
     artefacts: Sequence[Artefact],
     stamps: Sequence[FileStamp],
+    engine: BuildEngine | None = None,
 ) -> tuple[Index, BuildReport]:
     """``build_index`` then ``Index.save``; the caller holds the writer lock.
 
     The resume journal outlives a build that fails or is interrupted, and goes once the index is live.
     """
     resume = resume_folder(settings.index_dir)
-    index, report = build_index(documents, embedder, settings, previous, paths, progress, artefacts, stamps, resume)
+    index, report = build_index(
+        documents, embedder, settings, previous, paths, progress, artefacts, stamps, resume, engine
+    )
     path = index.save(settings.index_dir, artefacts)
     remove_resume_folder(settings.index_dir)
     return index, replace(report, path=path)
