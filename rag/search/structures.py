@@ -70,7 +70,6 @@ def build_faiss(vectors: np.ndarray, kind: str, batch: int = 1_000_000) -> Any:
         else:
             m = pq_subquantisers(dimension)
             index = faiss.IndexIVFPQ(quantiser, dimension, lists, m, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
-            index.own_fields = True
         # PQ needs 2^bits points per centroid to train each sub-quantiser.
         wanted = max(lists * IVF_TRAIN_PER_LIST, 64 * 2**PQ_BITS if kind == "ivfpq" else 0)
         # A fixed seed keeps rebuilds of the same vectors identical.
