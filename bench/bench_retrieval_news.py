@@ -59,7 +59,7 @@ def swap_vectors(index: Index, precision: str) -> None:
     cosine = np.sum(vectors * index.vectors, axis=1)
     print(f"{precision} vs stored vectors: cosine min {cosine.min():.5f}, mean {cosine.mean():.5f}")
     index.vectors = vectors
-    index._faiss = build_faiss(vectors, index.manifest["faiss"]["type"] != "flat")
+    index._faiss = build_faiss(vectors, index.manifest["faiss"]["type"])
 
 
 def evaluate(index: Index, questions: list[dict]) -> dict[str, float]:

@@ -11,7 +11,7 @@ Two synthetic sets, 384-d unit vectors, inner product (= cosine):
   bench_wice_retrieval.py) expanded to N by random mixtures of two of them plus
   noise, re-normalised; queries are the real WiCE claim vectors.
 Latency is one query per call through the app's own ``_search_one`` (one
-FAISS thread, see rag/retrieval.py), query vector given; builds use 2 threads. Recall@10 is the share of the exact top-10 that the approximate top-10 finds.
+FAISS thread, see rag/search/backend.py), query vector given; builds use 2 threads. Recall@10 is the share of the exact top-10 that the approximate top-10 finds.
 Memory is the serialised size of the FAISS structure per chunk (the Index also
 keeps the float32 matrix itself: 1,536 bytes a chunk).
 """
@@ -99,7 +99,8 @@ HEADERS = ["set", "chunks", "index", "search param", "build s", "p50 ms", "p95 m
 def run(name: str, data: np.ndarray, queries: np.ndarray, methods: list[str], rows: list[list[object]]) -> None:
     import faiss
 
-    from rag.search.retrieval import SEARCH_THREADS, _search_one  # the app's own one-query search
+    from rag.search.backend import SEARCH_THREADS  # the app's own one-query search
+    from rag.search.backend import search_one as _search_one
 
     n = len(data)
     single = [q.reshape(1, -1) for q in queries]

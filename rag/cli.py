@@ -83,6 +83,12 @@ def _add_answerer_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
+    parser.add_argument(
+        "--store",
+        metavar="STORE",
+        help="where chunk vectors are searched: local (FAISS + BM25 in the index folder) or milvus:PATH_OR_URI "
+        "(a Milvus Lite file or a server; token in $RAG_MILVUS_TOKEN) (default: $RAG_STORE, else local)",
+    )
     parser.add_argument("--chunk-tokens", type=int, help="chunk size in tiktoken tokens (default 160)")
     parser.add_argument("--overlap-tokens", type=int, help="overlap between chunks in tokens (default 40)")
 

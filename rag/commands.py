@@ -26,7 +26,7 @@ from rag.search.embedding import default_embedder
 from rag.search.index import ingest, open_index
 from rag.search.ray_ingest import DEFAULT_BATCH_SIZE, RayOptions, ray_engine
 from rag.search.retrieval import Retriever
-from rag.settings import ChunkSettings, Settings
+from rag.settings import ChunkSettings, Settings, StoreChoice
 from rag.validation import clean_question
 
 
@@ -35,6 +35,8 @@ def _settings(args: argparse.Namespace, corpus: list[str] | None = None) -> Sett
     settings = Settings().with_corpus(corpus)
     if getattr(args, "index", None):
         settings = replace(settings, index_dir=Path(args.index))
+    if getattr(args, "store", None):
+        settings = replace(settings, store=StoreChoice.parse(args.store))
     if getattr(args, "time_budget", None):
         settings = replace(settings, time_budget=args.time_budget)
     if getattr(args, "chunk_tokens", None) or getattr(args, "overlap_tokens", None):

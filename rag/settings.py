@@ -1,7 +1,7 @@
 """Settings: where the corpus and index live, and how chunks are cut.
 
 Defaults can be overridden by environment variables (``RAG_CORPUS``,
-``RAG_INDEX``) and by command-line options.
+``RAG_INDEX``, ``RAG_STORE``) and by command-line options.
 """
 
 from __future__ import annotations
@@ -86,6 +86,44 @@ class AnalysisSettings:
         return asdict(self)
 
 
+STORE_KINDS = ("local", "milvus")
+
+
+@dataclass(frozen=True)
+class StoreChoice:
+    """Where chunk vectors (and optionally the lexical side) are searched: ``local`` (FAISS and bm25s
+    in the index folder) or ``milvus`` at ``uri`` (a Milvus Lite file path, or a server's http(s) URI).
+
+    ``lexical`` is ``local`` (bm25s with our stemmer, the default: answers stay the same) or ``milvus``
+    (Milvus' own BM25 function). Secrets never go here: a server's token is read from RAG_MILVUS_TOKEN.
+    """
+
+    kind: str = "local"
+    uri: str = ""
+    lexical: str = "local"
+    collection: str = "rag_chunks"
+
+    @classmethod
+    def parse(cls, text: str | None) -> StoreChoice:
+        """``local`` or ``milvus:PATH_OR_URI``; RagError naming the accepted forms otherwise."""
+        text = (text or "local").strip()
+        kind, _, uri = text.partition(":")
+        if kind not in STORE_KINDS or (kind == "milvus") != bool(uri.strip()):
+            raise RagError(
+                f"unknown store {text!r}: use `local` or `milvus:PATH_OR_URI` "
+                "(e.g. milvus:./milvus.db or milvus:http://localhost:19530)"
+            )
+        if kind == "local":
+            return cls()
+        uri = uri.strip()
+        if "://" not in uri:  # a Milvus Lite file: absolute, like the corpus paths in the manifest
+            uri = os.path.abspath(uri)
+        lexical = os.environ.get("RAG_MILVUS_LEXICAL") or "local"
+        if lexical not in ("local", "milvus"):
+            raise RagError(f"RAG_MILVUS_LEXICAL={lexical!r} is not one of local, milvus")
+        return cls("milvus", uri, lexical, os.environ.get("RAG_MILVUS_COLLECTION") or "rag_chunks")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that decides what the index contains and where it lives."""
@@ -104,7 +142,11 @@ class Settings:
     # fills the 20 ms search budget and nears the 50 ms p95 limit when the cores are shared,
     # while IVF there answers in ~2 ms at recall@10 0.999.
     approximate_above: int = 100_000
+    # Above this many chunks the approximate index also compresses its vectors (IVF-PQ): see
+    # rag/search/structures.py and docs/scale.md for the memory and recall this trades.
+    compress_above: int = 2_000_000
     rrf_k: int = 60
+    store: StoreChoice = field(default_factory=lambda: StoreChoice.parse(os.environ.get("RAG_STORE")))
     # How long a build waits for another build of the same index folder to finish (``RAG_LOCK_TIMEOUT``).
     lock_timeout: float = field(default_factory=lambda: env_positive("RAG_LOCK_TIMEOUT", 600.0))
     # Seconds one request (a question, a check) may take before it is stopped (``RAG_TIME_BUDGET``).

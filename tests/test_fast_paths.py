@@ -79,7 +79,7 @@ def test_approximate_index_saves_loads_and_finds_what_exact_search_finds(embedde
 def test_single_query_search_restores_faiss_threads(seed_index, threads):
     import faiss
 
-    from rag.search.retrieval import _search_one
+    from rag.search.backend import search_one as _search_one
 
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(threads)

@@ -26,11 +26,12 @@ from rag.ingest.parallel import Plan, WordPieceLimit
 from rag.ingest.reading import corpus_fingerprint
 from rag.ingest.stamps import FileStamp
 from rag.records import Chunk, Document
+from rag.search.backend import LOCAL_STORE, store_name, store_record
 from rag.search.engine import BuildEngine, LocalEngine
 from rag.search.indexing import article_bar
 from rag.search.journal import Journal
 from rag.search.store import FORMAT_VERSION, Artefact, Index
-from rag.search.structures import IVF_NPROBE, ivf_lists
+from rag.search.structures import IVF_NPROBE, PQ_BITS, faiss_kind, ivf_lists, pq_subquantisers
 from rag.settings import TOKENIZER_NAME, Settings
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def make_manifest(
     embedder: Embedder,
     settings: Settings,
     corpus_paths: Iterable[Path],
-    approximate: bool,
+    kind: str,
     store_analysis: bool = False,
 ) -> dict[str, Any]:
     """The manifest recorded with an index; ``mismatch`` compares against it."""
@@ -73,14 +74,21 @@ def make_manifest(
             "documents": len(documents),
         },
         "chunks": n_chunks,
-        "faiss": (
-            {"type": "ivf", "metric": "inner_product", "lists": ivf_lists(n_chunks), "nprobe": IVF_NPROBE}
-            if approximate
-            else {"type": "flat", "metric": "inner_product"}
-        ),
+        "faiss": _faiss_record(kind, n_chunks, embedder.dimension),
+        "store": store_record(settings.store),
         "versions": _versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     } | ({"analysis": analysis.describe(settings.analysis)} if store_analysis else {})
+
+
+def _faiss_record(kind: str, n_chunks: int, dimension: int) -> dict[str, Any]:
+    """The manifest's description of the FAISS index (``structures.faiss_kind``)."""
+    if kind == "flat":
+        return {"type": "flat", "metric": "inner_product"}
+    record = {"type": kind, "metric": "inner_product", "lists": ivf_lists(n_chunks), "nprobe": IVF_NPROBE}
+    if kind == "ivfpq":
+        record |= {"subquantisers": pq_subquantisers(dimension), "bits": PQ_BITS}
+    return record
 
 
 @dataclass(frozen=True)
@@ -229,8 +237,8 @@ def _assemble(
         matrix[row : len(chunks)] = fresh[entry.first_row : entry.first_row + len(entry.spans)]
         if entry.record_length:
             records[doc.id] = (journal.records_path, entry.record_offset, entry.record_length)
-    approximate = len(chunks) > settings.approximate_above
-    manifest = make_manifest(documents, len(chunks), embedder, settings, corpus_paths, approximate, store_analysis)
+    kind = faiss_kind(len(chunks), settings.approximate_above, settings.compress_above)
+    manifest = make_manifest(documents, len(chunks), embedder, settings, corpus_paths, kind, store_analysis)
     index = Index({d.id: d for d in documents}, chunks, matrix, manifest)
     index.new_analyses = records
     return index
@@ -279,6 +287,9 @@ def mismatch(
         settings.analysis
     ):
         return f"its sentence analysis is {manifest.get('analysis')}, not {analysis.describe(settings.analysis)}"
+    built = manifest.get("store", LOCAL_STORE)  # indexes from before the choice of store were local
+    if built != store_record(settings.store):
+        return f"it was built for the store {store_name(built)}, not {store_name(store_record(settings.store))}"
     lacking = [a.name for a in artefacts if a.name not in manifest.get("artefacts", ())]
     if lacking:
         return f"it lacks {', '.join(lacking)}"

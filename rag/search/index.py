@@ -27,6 +27,7 @@ from rag.search.build import CORPUS_CHANGED, BuildReport, build_index, mismatch
 from rag.search.embedding import Embedder, default_embedder
 from rag.search.engine import BuildEngine, LocalEngine
 from rag.search.generations import remove_resume_folder, resume_folder, writer_lock
+from rag.search.milvus_artefact import MilvusArtefact
 from rag.search.store import Artefact, Index, read_manifest
 from rag.settings import Settings
 
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 # What every index holds beyond chunks, vectors and BM25 unless a caller asks otherwise: the answer
 # reader's stored sentence analysis.
 STANDARD_ARTEFACTS: tuple[Artefact, ...] = (AnalysisArtefact(),)
+
+
+def artefacts_for(settings: Settings) -> tuple[Artefact, ...]:
+    """The standard artefacts, and the Milvus store's when the settings choose it."""
+    if settings.store.kind == "milvus":
+        return (*STANDARD_ARTEFACTS, MilvusArtefact(settings.store, settings.approximate_above))
+    return STANDARD_ARTEFACTS
 
 
 def manifest_corpus(manifest: dict[str, Any]) -> tuple[Path, ...]:
@@ -105,7 +113,7 @@ def ingest(
     An ingest that is interrupted resumes from the articles it had embedded (``rag.search.journal``).
     ``engine`` reads, cuts and embeds (``rag.search.engine``: here by default, or on a Ray cluster).
     """
-    artefacts = STANDARD_ARTEFACTS if artefacts is None else artefacts
+    artefacts = artefacts_for(settings) if artefacts is None else artefacts
     engine = engine or LocalEngine()
     with writer_lock(settings.index_dir, settings.lock_timeout):
         previous, manifest, damage = _inspect(settings.index_dir, artefacts)
@@ -155,9 +163,9 @@ def open_index(
 
     A damaged index is rebuilt only from its own corpus (its manifest) or the configured one, never
     from a default. With ``rebuild=False`` anything but a usable index raises an error naming the fix.
-    An index lacking one of ``artefacts`` (by default ``STANDARD_ARTEFACTS``) is stale.
+    An index lacking one of ``artefacts`` (by default ``artefacts_for(settings)``) is stale.
     """
-    artefacts = STANDARD_ARTEFACTS if artefacts is None else artefacts
+    artefacts = artefacts_for(settings) if artefacts is None else artefacts
     embedder = embedder or default_embedder()
     index, manifest, damage = _inspect(settings.index_dir, artefacts)
     documents: list[Document] | None = None

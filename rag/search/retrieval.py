@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings fused by reciprocal rank fusion.
+"""Hybrid retrieval: dense (FAISS or Milvus) and lexical (BM25) rankings fused by reciprocal rank fusion.
 
 Chunks overlap, so a lower-ranked chunk that repeats text of a higher-ranked one
 is trimmed to the text not yet shown, or dropped when nothing new remains.
@@ -19,7 +19,7 @@ import numpy as np
 from rag.budget import check_time_budget
 from rag.errors import RagError
 from rag.records import Passage
-from rag.search.structures import bm25_tokens
+from rag.search.backend import SearchBackend, backend_for
 from rag.validation import as_date
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
 MIN_NEW_TEXT = 0.3  # a trimmed passage must keep at least this share of its chunk
-SEARCH_THREADS = 1  # FAISS threads for one query (see _search_one)
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> list[tuple[int, float]]:
@@ -58,38 +57,28 @@ class Retriever:
         self.rrf_k = rrf_k
         self.as_of = as_of  # None: the whole corpus; else only documents published by then (or undated)
         self._dates = _DocumentDates(index)
+        self.backend: SearchBackend = backend_for(index)  # the index's FAISS and BM25, or its Milvus store
 
     def dated(self, as_of: date | None) -> Retriever:
         """The same retriever searching the corpus as of a date (None: the whole corpus); shares its caches."""
         twin = Retriever(self.index, self.embedder, self.mode, self.rrf_k, as_of)
         twin._dates = self._dates
+        twin.backend = self.backend
         return twin
 
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
         """(chunk position, cosine) of the n nearest chunks (published by ``as_of`` when it is set)."""
-
-        def fetch(m: int) -> list[tuple[int, float]]:
-            m = min(m, len(self.index))
-            if m == 0:
-                return []
-            scores, ids = _search_one(self.index.faiss, query_vector.reshape(1, -1).astype(np.float32), m)
-            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-
-        return self._within_date(fetch, n)
+        backend = self.backend
+        if self.as_of is not None and backend.dense_dates:
+            return backend.dense(query_vector, n, self.as_of)
+        return self._within_date(lambda m: backend.dense(query_vector, m), n)
 
     def lexical(self, question: str, n: int) -> list[tuple[int, float]]:
         """(chunk position, BM25 score) of the n best chunks that share a term with the question."""
-        bm25 = self.index.bm25
-        terms = [t for t in bm25_tokens([question], self.index.stemmer)[0] if t in bm25.vocab_dict]
-
-        def fetch(m: int) -> list[tuple[int, float]]:
-            m = min(m, len(self.index))
-            if m == 0 or not terms:
-                return []
-            ids, scores = bm25.retrieve([terms], k=m, show_progress=False, n_threads=1)
-            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
-
-        return self._within_date(fetch, n)
+        backend = self.backend
+        if self.as_of is not None and backend.lexical_dates:
+            return backend.lexical(question, n, self.as_of)
+        return self._within_date(lambda m: backend.lexical(question, m), n)
 
     def _within_date(self, fetch: Callable[[int], list[tuple[int, float]]], n: int) -> list[tuple[int, float]]:
         """The first n results of ``fetch`` whose document is not published after ``as_of``, fetching
@@ -178,23 +167,6 @@ class _DocumentDates:
             by_doc = {doc_id: (d := self.of(doc_id)) is None or d <= as_of for doc_id in self.index.documents}
             self._allowed[as_of] = np.fromiter((by_doc[c.doc_id] for c in self.index.chunks), bool, len(self.index))
         return self._allowed[as_of]
-
-
-def _search_one(faiss_index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """FAISS search for one query on a single thread.
-
-    Why: one query gains little from a second thread, and on a shared two-core
-    machine OpenMP's waiting threads make it many times slower (bench/README.md:
-    10k exact 2 ms on one thread against 16 ms on two). Builds keep all threads.
-    """
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(SEARCH_THREADS)
-    try:
-        return faiss_index.search(query, n)
-    finally:
-        faiss.omp_set_num_threads(threads)
 
 
 def _unshown_part(start: int, end: int, shown: list[tuple[int, int]]) -> tuple[int, int] | None:

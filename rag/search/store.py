@@ -71,7 +71,7 @@ class Index:
     @property
     def faiss(self) -> Any:
         if self._faiss is None:
-            self._faiss = build_faiss(self.vectors, self.manifest["faiss"]["type"] != "flat")
+            self._faiss = build_faiss(self.vectors, self.manifest["faiss"]["type"])
         return self._faiss
 
     @property
@@ -175,7 +175,8 @@ class Index:
                         raise ValueError(f"chunk {doc_id}#{chunk_id} lies outside its document")
                     chunks.append(Chunk(doc_id, chunk_id, start, end, text[start:end]))
             part = "vectors.npy"
-            vectors = np.load(generation / part)
+            # IVF-PQ indexes are the large ones: their vectors are read from disk as needed (re-ranking).
+            vectors = np.load(generation / part, mmap_mode="r" if manifest["faiss"].get("type") == "ivfpq" else None)
             part = "faiss.index"
             faiss_index = faiss.read_index(str(generation / part))
             part = "bm25"

@@ -20,6 +20,15 @@ IVF_NPROBE = 64  # lists visited per query
 IVF_TRAIN_PER_LIST = 40  # k-means needs >= 39 points a list; more only slows the build
 # Older indexes may hold HNSW graphs; they still load and search with this setting.
 HNSW_EF_SEARCH = 128
+# Above ``Settings.compress_above`` chunks the lists hold product-quantised codes (IVF-PQ) instead of
+# the float32 vectors: 48 sub-quantisers of 8 dimensions (384-d), 8 bits each, so 48 bytes a chunk
+# instead of 1,536. PQ alone loses recall (bench/bench_faiss_scale.py); the candidates are re-scored
+# exactly against the stored vectors (``rerank``), which restores it for a few hundred µs a query.
+PQ_SUBQUANTISERS = 48
+PQ_BITS = 8
+PQ_RERANK = 8  # PQ candidates fetched per result wanted, then re-scored exactly
+PQ_MIN_ROWS = 39 * 2**PQ_BITS  # fewer vectors cannot train the 256 centroids of each sub-quantiser
+FAISS_KINDS = ("flat", "ivf", "ivfpq")
 
 
 # ---------------------------------------------------------------------------
@@ -31,25 +40,58 @@ def ivf_lists(n: int) -> int:
     return max(1, min(int(IVF_LISTS_PER_SQRT * n**0.5), n // IVF_TRAIN_PER_LIST))
 
 
-def build_faiss(vectors: np.ndarray, approximate: bool) -> Any:
-    """An inner-product FAISS index over unit vectors: exact (flat) or approximate (IVF)."""
+def faiss_kind(n: int, approximate_above: int, compress_above: int) -> str:
+    """The FAISS index for n chunks: exact up to ``approximate_above``, IVF above, IVF-PQ above
+    ``compress_above`` (the thresholds are ``Settings``' and are measured in docs/scale.md)."""
+    if n > max(compress_above, PQ_MIN_ROWS):
+        return "ivfpq"
+    return "ivf" if n > approximate_above else "flat"
+
+
+def pq_subquantisers(dimension: int) -> int:
+    """PQ_SUBQUANTISERS when it divides the dimension (as it must), else the largest divisor below it."""
+    return next(m for m in range(min(PQ_SUBQUANTISERS, dimension), 0, -1) if dimension % m == 0)
+
+
+def build_faiss(vectors: np.ndarray, kind: str, batch: int = 1_000_000) -> Any:
+    """An inner-product FAISS index over unit vectors: exact (``flat``) or approximate (``ivf``, ``ivfpq``);
+    vectors are added ``batch`` rows at a time, so a memory-mapped matrix is never copied whole."""
     import faiss
 
+    if kind not in FAISS_KINDS:
+        raise ValueError(f"unknown FAISS index {kind!r}: one of {', '.join(FAISS_KINDS)}")
     dimension = vectors.shape[1]
     # Inner product equals cosine similarity on unit vectors.
-    if approximate and len(vectors):
+    if kind != "flat" and len(vectors):
         lists = ivf_lists(len(vectors))
-        index: Any = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+        quantiser = faiss.IndexFlatIP(dimension)
+        if kind == "ivf":
+            index: Any = faiss.IndexIVFFlat(quantiser, dimension, lists, faiss.METRIC_INNER_PRODUCT)
+        else:
+            m = pq_subquantisers(dimension)
+            index = faiss.IndexIVFPQ(quantiser, dimension, lists, m, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
+        # PQ needs 2^bits points per centroid to train each sub-quantiser.
+        wanted = max(lists * IVF_TRAIN_PER_LIST, 64 * 2**PQ_BITS if kind == "ivfpq" else 0)
         # A fixed seed keeps rebuilds of the same vectors identical.
         rng = np.random.default_rng(0)
-        sample = rng.choice(len(vectors), min(len(vectors), lists * IVF_TRAIN_PER_LIST), replace=False)
-        index.train(vectors[np.sort(sample)])
+        sample = rng.choice(len(vectors), min(len(vectors), wanted), replace=False)
+        index.train(np.ascontiguousarray(vectors[np.sort(sample)], dtype=np.float32))
         index.nprobe = IVF_NPROBE
     else:
         index = faiss.IndexFlatIP(dimension)
-    if len(vectors):
-        index.add(vectors)
+    for start in range(0, len(vectors), batch):
+        index.add(np.ascontiguousarray(vectors[start : start + batch], dtype=np.float32))
     return index
+
+
+def rerank(vectors: np.ndarray, query: np.ndarray, ids: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """(row, exact inner product) of the n best of candidate rows ``ids`` (-1 = none), best first."""
+    rows = np.unique(ids[ids >= 0])  # sorted: a memory-mapped matrix is read front to back
+    if not len(rows):
+        return []
+    scores = vectors[rows] @ query.reshape(-1).astype(np.float32)
+    order = np.lexsort((rows, -scores))[:n]
+    return [(int(rows[i]), float(scores[i])) for i in order]
 
 
 def bm25_tokens(texts: list[str], stemmer=None) -> list[list[str]]:
