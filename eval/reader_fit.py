@@ -98,7 +98,13 @@ def confidence_table(rows: list[dict], picks: list[dict | None], calibration: di
     for row, p in zip(rows, picks):
         right = bool(p and row["answerable"] and token_f1(p["text"], row["answers"]) >= CORRECT_F1)
         inputs = (
-            confidence_inputs(p["scores"], p["features"], row["best_passage_score"], _sentence_cosine(row, p))
+            confidence_inputs(
+                p["scores"],
+                p["features"],
+                row["best_passage_score"],
+                _sentence_cosine(row, p),
+                [f for *_, f in row["candidates"]],
+            )
             if p
             else None
         )

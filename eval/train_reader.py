@@ -3,19 +3,21 @@ the dev figures.
 
 Data: the news-quiz sets in ../shared/benchmarks/newsqa (their README: fit on train-2024, choose on
 dev-2023; the articles are never copied here). For each question the product itself retrieves the
-passages (``rag.answer.pipeline.retrieve``, k=--k) and the reader lists every candidate with its
-features (``ReaderAnswerer.read``), so training sees exactly what answering sees. Candidates are
-labelled by token F1 with the gold answers (3: exact, 1: F1 ≥ 0.5, 0: else) and ranked by LightGBM
-lambdarank. The calibration (logistic regression over the best candidate's score, lead and support,
-and the transformer cosine of its sentence with the question) is fitted on out-of-fold train scores; the abstention threshold is chosen on dev-2023 by
-risk–coverage: the highest abstention F1 that leaves at most 10 % of answerable questions abstained.
+passages (``rag.answer.pipeline.retrieve``, k=--k; as of the question's week, as ``rag eval`` does,
+unless --no-as-of) and the reader lists every candidate with its features (``ReaderAnswerer.read``),
+so training sees exactly what answering sees. Candidates are labelled by token F1 with the gold
+answers (3: exact, 1: F1 ≥ 0.5, 0: else) and ranked by LightGBM lambdarank. The calibration (logistic
+regression over the best candidate's score, lead and support, the transformer cosine of its sentence
+with the question, and how much of the question the passages cover) is fitted on out-of-fold train
+scores; the abstention threshold is chosen on dev-2023 by risk–coverage: the highest abstention F1
+that leaves at most 10 % of answerable questions abstained.
 
     .venv/bin/python eval/train_reader.py                       # the shipped model (static sentence vectors)
     .venv/bin/python eval/train_reader.py --train-index DIR --dev-index DIR --report runs/reader
 
 An index missing at --train-index/--dev-index is built from the set's articles.jsonl first (about
-45–65 min each on 2 cores). Collecting the features took 29 min a set on a busy 2-core machine; they
-are cached under --cache, after which a fit takes 2.5 min (20 min at load 10).
+45–65 min each on 2 cores). Collecting the features took 22 min a set (both sets at once, load 5–9);
+they are cached under --cache, after which a fit with its 5 out-of-fold fits takes 13 min at load 3–8.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from eval.reader_fit import confidence_table, fit_calibration, fit_ranker, out_o
 from rag.answer.pipeline import retrieve  # noqa: E402
 from rag.answer.reader.answerer import ReaderAnswerer  # noqa: E402
 from rag.answer.reader.model import CARD_FILE, MODEL_FILE, file_sha256  # noqa: E402
-from rag.evaluate.gold import load_gold  # noqa: E402
+from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold  # noqa: E402
 from rag.evaluate.metrics import exact_match, token_f1  # noqa: E402
 from rag.search.embedding import default_embedder  # noqa: E402
 from rag.search.index import open_index  # noqa: E402
@@ -59,13 +61,16 @@ FEATURE_GROUPS = {
     "question words nearby": ("w5", "w10", "prox", "min_dist", "sent_overlap", "focus_overlap"),
     "expected type": ("qtype", "label", "tn_near", "root_is_tn", "has_tn"),
     "passage rank and score": ("p_rank", "p_score", "sent_pos"),
+    "article date and title": ("age_gap", "q_recent", "fresh_docs", "title_overlap"),
 }  # fmt: skip
 
 
-def collect(split_dir: Path, index_dir: Path, k: int, cache: Path) -> list[dict]:
-    """Per question: gold, and every candidate (text, label, features) the reader lists, cached."""
+def collect(split_dir: Path, index_dir: Path, k: int, cache: Path, as_of: bool = True) -> list[dict]:
+    """Per question: gold, and every candidate (text, label, features) the reader lists, cached.
+
+    With ``as_of`` each question is searched as of its week, as ``rag eval`` does by default."""
     cache.mkdir(parents=True, exist_ok=True)
-    stored = cache / f"{split_dir.name}-k{k}.pkl"
+    stored = cache / f"{split_dir.name}-k{k}{'-asof' if as_of else ''}.pkl"
     if stored.exists():
         return pickle.loads(stored.read_bytes())
     embedder = default_embedder()
@@ -76,9 +81,9 @@ def collect(split_dir: Path, index_dir: Path, k: int, cache: Path) -> list[dict]
     retriever = Retriever(index, embedder)
     readers = {mode: ReaderAnswerer(embedder, sentence_vectors=mode) for mode in SENTENCE_VECTORS}
     rows, started = [], time.monotonic()
-    questions = load_gold(split_dir / "questions.jsonl")
+    questions = dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=as_of, week_slack=WEEK_SLACK_DAYS)
     for number, gold in enumerate(questions, 1):
-        passages = retrieve(gold.question, retriever, k)
+        passages = retrieve(gold.question, retriever.dated(gold.as_of), k)
         row = {
             "id": gold.id,
             "answerable": gold.answerable,
@@ -120,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         help="question-sentence similarity (default static, as shipped)",
     )
     parser.add_argument(
+        "--no-as-of",
+        action="store_true",
+        help="search every question in the whole corpus (default: as of its week, as rag eval does)",
+    )
+    parser.add_argument(
         "--ablation", action="store_true", help="print dev figures without each feature group (and fit nothing)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing to rag/data")
@@ -128,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / "questions.jsonl").exists():
             sys.exit(f"error: no questions.jsonl in {folder}: pass --train/--dev with the newsqa folders")
     started = time.monotonic()
-    train = collect(args.train, args.train_index, args.k, args.cache)
-    dev = collect(args.dev, args.dev_index, args.k, args.cache)
+    train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of)
+    dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of=not args.no_as_of)
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
         ablation(train, dev)

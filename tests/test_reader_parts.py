@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.reader.agreement import add_group_features, add_relative_features
+from rag.answer.reader.context import RELATIVE_TIME, UNDATED, add_context_features
 from rag.answer.reader.features import Sentence, sentence_occurrences
 from rag.answer.reader.questions import asked_for
 from rag.answer.reader.spans import candidate_spans
@@ -103,3 +104,41 @@ def test_offsets_of_an_occurrence_are_those_of_its_text():
 def test_lists_and_yes_no_questions_are_recognised(question, plural, yes_no):
     q = ask(question)
     assert (q.plural, q.yes_no) == (plural, yes_no)
+
+
+def test_how_fresh_a_candidate_s_report_is_and_how_its_title_fits_the_question_are_features():
+    question = "Which automaker recalled two million cars this week?"
+    q = ask(question)
+    articles = [  # (doc_id, published, title, text)
+        ("new", "2023-12-14", "Tesla recalls two million cars", "Tesla recalled two million cars on Wednesday."),
+        ("old", "2023-03-02", "A bad year for car makers", "Ford recalled cars in March."),
+        ("undated", None, "Recalls", "Ford said more recalls would follow."),
+    ]
+    found = []
+    for rank, (doc_id, published, _title, text) in enumerate(articles, 1):
+        span = next(iter(nlp()(text).sents))
+        passage = Passage(doc_id, 0, 0, len(text), text, score=0.5, rank=rank, published=published)
+        found += sentence_occurrences(q, Sentence(span, 0, len(text), 0, passage, 0.5), lambda lemma: 1.0)
+    titles = {doc_id: title for doc_id, _, title, _ in articles}
+    add_context_features(found, question, q.lemmas, titles.__getitem__, lambda lemma: 1.0)
+    tesla = next(o for o in found if o.text == "Tesla")
+    ford_old, ford_undated = (o for o in found if o.text == "Ford")
+    assert tesla.features["age_gap"] == 0 and tesla.features["fresh_docs"] == 1
+    assert ford_old.features["age_gap"] == 287  # days behind the newest retrieved report
+    assert ford_undated.features["age_gap"] == UNDATED
+    assert ford_undated.features["age_gap_gmin"] == 287  # the string's freshest dated report
+    assert tesla.features["title_overlap"] > ford_old.features["title_overlap"]
+    assert tesla.features["q_recent"] == 1
+
+
+@pytest.mark.parametrize(
+    ("question", "recent"),
+    [
+        ("Who won the election last week?", True),
+        ("What did the minister say recently?", True),
+        ("Who founded the company in 1998?", False),
+        ("Which week of the year is the busiest?", False),
+    ],
+)
+def test_questions_that_point_at_the_present_are_recognised(question, recent):
+    assert bool(RELATIVE_TIME.search(question)) == recent

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.answer.reader.agreement import add_group_features, add_relative_features
+from rag.answer.reader.context import add_context_features
 from rag.answer.reader.features import Occurrence, Sentence, sentence_occurrences
 from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
@@ -85,6 +86,7 @@ class ReaderAnswerer:
             occurrences += sentence_occurrences(q, sentence, idf)
         self._add_meaning(q, occurrences)
         add_group_features(occurrences, q.words)
+        add_context_features(occurrences, question, q.lemmas, lambda doc_id: index.documents[doc_id].title, idf)
         add_relative_features(occurrences)
         return q, occurrences
 
@@ -133,7 +135,8 @@ class ReaderAnswerer:
         group_scores = [max(s for s, _ in g) for g in ranked]
         _, best = max(ranked[0], key=lambda pair: pair[0])
         cosine = float(self.embedder.encode_cached([str(best.sentence.span)])[0] @ self.embedder.encode_query(question))
-        inputs = confidence_inputs(group_scores, best.features, max(p.score for p in passages), cosine)
+        every = [o.features for o in occurrences]
+        inputs = confidence_inputs(group_scores, best.features, max(p.score for p in passages), cosine, every)
         probability = model.probability(inputs)
         if q.yes_no:  # the deciding sentence: the one closest to the whole question
             best = max(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"])

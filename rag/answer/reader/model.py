@@ -27,17 +27,24 @@ CARD_FILE = DATA_DIR / "reader.json"
 # What the calibration reads about the best candidate against the rest (see ``confidence_inputs``).
 CONFIDENCE_INPUTS = (
     "top", "margin", "top_sent_sim", "top_sum_sim", "top_w10", "best_p_score", "candidates", "sentence_cosine",
+    "coverage", "focus_coverage", "top_overlap",
 )  # fmt: skip
 
 
 def confidence_inputs(
-    scores: list[float], top: dict[str, float], best_passage_score: float, sentence_cosine: float
+    scores: list[float],
+    top: dict[str, float],
+    best_passage_score: float,
+    sentence_cosine: float,
+    every: list[dict[str, float]],
 ) -> list[float]:
-    """The calibration's inputs: the best group's score, its lead over the next, its support, and how
+    """The calibration's inputs: the best group's score, its lead over the next, its support, how
     close its sentence is to the question by the transformer (``sentence_cosine``: the one absolute
-    sign of topic, since fused passage scores are ranks).
+    sign of topic, since fused passage scores are ranks), and how much of the question any sentence
+    read covers (a question whose words the passages lack asks about something they do not report).
 
-    ``scores`` are the groups' scores, best first; ``top`` the best occurrence's features.
+    ``scores`` are the groups' scores, best first; ``top`` the best occurrence's features; ``every``
+    the features of every occurrence.
     """
     lead = scores[0] - scores[1] if len(scores) > 1 else 1.0
     return [
@@ -49,6 +56,9 @@ def confidence_inputs(
         best_passage_score,
         math.log1p(len(scores)),
         sentence_cosine,
+        max(f["sent_overlap"] for f in every),
+        max(f["focus_overlap"] for f in every),
+        top["sent_overlap"],
     ]
 
 
