@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import OUT, latency, machine, table
+from common import NEWSQA, OUT, latency, machine, parse_size, table, unit
 
 from rag.search.backend import search_one
 from rag.search.structures import PQ_RERANK, build_faiss, ivf_lists, rerank
@@ -30,17 +30,7 @@ from rag.search.structures import PQ_RERANK, build_faiss, ivf_lists, rerank
 BATCH = 500_000
 NOISE = 0.3
 HEADERS = ["chunks", "index", "lists", "build s", "bytes/chunk", "p50 ms", "p95 ms", "recall@10"]
-QUESTIONS = Path("/work/shared/benchmarks/newsqa/dev-2023/questions.jsonl")
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
-    return int(float(text.rstrip("km")) * scale)
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+QUESTIONS = NEWSQA / "dev-2023" / "questions.jsonl"
 
 
 def expand(real: np.ndarray, n: int) -> np.ndarray:
@@ -159,7 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1M,3M")
     parser.add_argument("--kinds", default="ivfpq", help="flat, ivf, ivfpq (comma-separated)")
-    parser.add_argument("--index", default="/work/scratch/idx-dev", help="an index of the dev-2023 articles")
+    parser.add_argument("--index", required=True, help="an index of the dev-2023 articles")
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     print(machine(), flush=True)

@@ -106,7 +106,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds-limit", type=int, help="N evenly spaced seeds questions (default all)")
     parser.add_argument("--dev-limit", type=int, default=100, help="first N dev-2023 questions (default 100; 0: none)")
-    parser.add_argument("--dev-index", default="/work/scratch/idx-dev", help="an index of the dev-2023 articles")
+    parser.add_argument("--dev-index", help="an index of the dev-2023 articles (needed for dev questions)")
     parser.add_argument("--seeds-index", default=str(OUT / "idx-seeds"), help="an index of seeds/ (built if missing)")
     parser.add_argument("--time-budget", type=float, default=600.0, help="seconds per question (default 600)")
     parser.add_argument("--llm-timeout", type=float, default=300.0, help="seconds to the first word (default 300)")
@@ -119,7 +119,9 @@ def main() -> int:
         ingest = [sys.executable, "-m", "rag", "ingest", "seeds", "--index", args.seeds_index]
         subprocess.run(ingest, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True)
     sets = [("seeds", subset(SEEDS, args.seeds_limit, "seeds", spread=True), args.seeds_index)]
-    if args.dev_limit:
+    if args.dev_limit and args.only != "seeds":
+        if not args.dev_index:
+            raise SystemExit("give --dev-index DIR (an index of the dev-2023 articles), or --dev-limit 0")
         sets.append(("dev", subset(DEV, args.dev_limit, "dev"), args.dev_index))
     print(machine())
     print(f"LLM: {os.environ.get('RAG_LLM_MODEL')} at {os.environ['RAG_LLM_BASE_URL']}", flush=True)

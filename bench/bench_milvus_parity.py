@@ -153,7 +153,7 @@ def dev(embedder, folder: Path) -> list[list[object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["seeds", "dev"])
-    parser.add_argument("--index", default="/work/scratch/idx-dev", help="an index of the dev-2023 articles")
+    parser.add_argument("--index", required=True, help="an index of the dev-2023 articles")
     args = parser.parse_args()
     print(machine(), flush=True)
     embedder = CachedQueries(default_embedder())

@@ -22,23 +22,13 @@ import argparse
 import time
 
 import numpy as np
-from common import OUT, latency, machine, table
+from common import OUT, latency, machine, parse_size, table, unit
 
 DIM = 384
 QUERIES = 200
 HNSW_SETTINGS = [(32, 80)]  # (M, efConstruction); efSearch is swept at search time
 EF_SEARCH = [16, 32, 64, 128]
 NPROBE = [8, 16, 32, 64]
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
-    return int(float(text.rstrip("km")) * scale)
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
 def random_set(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"  # git-ignored scratch space (corpora, indexes, cached vectors)
 WICE = ROOT.parent / "shared" / "benchmarks" / "wice" / "claim_dev.jsonl"
+NEWSQA = ROOT.parent / "shared" / "benchmarks" / "newsqa"
 
 sys.path.insert(0, str(ROOT))
 
@@ -39,6 +42,18 @@ def machine() -> str:
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC | {cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB | "
         f"load average {load} | Python {platform.python_version()}"
     )
+
+
+def parse_size(text: str) -> int:
+    """A count from "10k", "1M" or "2.5m"."""
+    text = text.strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * scale)
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as float32."""
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
 def percentile(values: list[float], q: float) -> float:
