@@ -9,7 +9,8 @@ so training sees exactly what answering sees. Candidates are labelled by token F
 answers (3: exact, 1: F1 ≥ 0.5, 0: else) and ranked by LightGBM lambdarank. The calibration (logistic
 regression over the best candidate's score, lead and support, the transformer cosine of its sentence
 with the question, and how much of the question the passages cover) is fitted on out-of-fold train
-scores; the abstention threshold is chosen on dev-2023 by risk–coverage: the highest abstention F1
+scores, plus every train question read against another question's passages (an off-topic read,
+unanswerable: what a corpus that never reported the topic looks like); the abstention threshold is chosen on dev-2023 by risk–coverage: the highest abstention F1
 that leaves at most 10 % of answerable questions abstained.
 
     .venv/bin/python eval/train_reader.py                       # the shipped model (static sentence vectors)
@@ -65,12 +66,17 @@ FEATURE_GROUPS = {
 }  # fmt: skip
 
 
-def collect(split_dir: Path, index_dir: Path, k: int, cache: Path, as_of: bool = True) -> list[dict]:
+def collect(
+    split_dir: Path, index_dir: Path, k: int, cache: Path, as_of: bool = True, off_topic: bool = False
+) -> list[dict]:
     """Per question: gold, and every candidate (text, label, features) the reader lists, cached.
 
-    With ``as_of`` each question is searched as of its week, as ``rag eval`` does by default."""
+    With ``as_of`` each question is searched as of its week, as ``rag eval`` does by default. With
+    ``off_topic`` each question is read against the passages retrieved for another question, half the
+    set (about six months) away, and counts as unanswerable: what a corpus that never reported the
+    topic looks like to the reader, which the calibration must learn to doubt."""
     cache.mkdir(parents=True, exist_ok=True)
-    stored = cache / f"{split_dir.name}-k{k}{'-asof' if as_of else ''}.pkl"
+    stored = cache / f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}.pkl"
     if stored.exists():
         return pickle.loads(stored.read_bytes())
     embedder = default_embedder()
@@ -83,11 +89,12 @@ def collect(split_dir: Path, index_dir: Path, k: int, cache: Path, as_of: bool =
     rows, started = [], time.monotonic()
     questions = dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=as_of, week_slack=WEEK_SLACK_DAYS)
     for number, gold in enumerate(questions, 1):
-        passages = retrieve(gold.question, retriever.dated(gold.as_of), k)
+        source = questions[(number - 1 + len(questions) // 2) % len(questions)] if off_topic else gold
+        passages = retrieve(source.question, retriever.dated(source.as_of), k)
         row = {
-            "id": gold.id,
-            "answerable": gold.answerable,
-            "answers": list(gold.answers),
+            "id": f"{gold.id}~{source.id}" if off_topic else gold.id,
+            "answerable": gold.answerable and not off_topic,
+            "answers": [] if off_topic else list(gold.answers),
             "best_passage_score": max((p.score for p in passages), default=0.0),
         }
         for mode, reader in readers.items():  # the parse is shared: the second costs little
@@ -130,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         help="search every question in the whole corpus (default: as of its week, as rag eval does)",
     )
     parser.add_argument(
+        "--no-off-topic",
+        action="store_true",
+        help="calibrate on train's own questions only (default: also on each read against another's passages)",
+    )
+    parser.add_argument(
         "--ablation", action="store_true", help="print dev figures without each feature group (and fit nothing)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing to rag/data")
@@ -140,16 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of)
     dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of=not args.no_as_of)
+    off_topic = (
+        []
+        if args.no_off_topic
+        else collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, off_topic=True)
+    )
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
         ablation(train, dev)
         return 0
-    for row in train + dev:
+    for row in train + dev + off_topic:
         row["candidates"] = row[args.sentence_vectors]
     columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
     ranker = fit_ranker(train, columns, seed=SEED)
     oof = out_of_fold(train, columns, seed=SEED)
-    calibration = fit_calibration(confidence_table(train, oof))
+    # Off-topic reads are not in the ranker's data, so the full ranker's picks on them are honest.
+    calibration = fit_calibration(confidence_table(train + off_topic, oof + pick(ranker, columns, off_topic)))
     dev_picks = pick(ranker, columns, dev)
     dev_table = confidence_table(dev, dev_picks, calibration)
     threshold, curve = risk_coverage(dev_table, args.max_false_abstention)

@@ -92,11 +92,9 @@ def test_why_and_yes_no_questions_get_a_sentence_and_no_forced_entity(retriever,
     assert len(answer.sentences) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=MISS + ": over two articles the best candidate ('Erdogan') still gets 0.26, above the threshold 0.11",
-)
 def test_an_off_topic_question_abstains(retriever):
+    # Two articles on Turkey's missiles: every question finds a candidate; the calibration, fitted with
+    # questions read against another question's passages, tells this one is not about them.
     answer = ask("Who won the 2018 FIFA World Cup?", retriever)
     assert answer.abstained
     assert answer.score < answer.threshold == load_threshold("reader")
