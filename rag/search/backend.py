@@ -66,7 +66,8 @@ class LocalBackend:
             return []
         query = query.reshape(1, -1).astype(np.float32)
         if self.index.manifest["faiss"].get("type") == "ivfpq":
-            _, ids = search_one(self.index.faiss, query, n * PQ_RERANK)
+            # Capped: a dated search can ask for most of the index, and FAISS allocates k results per query.
+            _, ids = search_one(self.index.faiss, query, min(n * PQ_RERANK, len(self.index)))
             return rerank(self.index.vectors, query, ids[0], n)
         scores, ids = search_one(self.index.faiss, query, n)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
