@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.check.checker import MAX_WINDOWS, prefilter, sentence_windows
-from rag.check.judge import THRESHOLDS_PATH, LexicalEmbeddingJudge, Thresholds
+from rag.check.judge import LexicalEmbeddingJudge
+from rag.check.thresholds import THRESHOLDS_PATH, Thresholds
 
 DATA = ROOT.parent / "shared" / "benchmarks" / "wice" / "claim_dev.jsonl"
 FEATURES = ("similarity", "coverage", "coverage_joint", "names", "quantities", "negation")

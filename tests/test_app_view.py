@@ -65,6 +65,12 @@ def test_emphasised_escapes_the_phrase():
     assert emphasised("no match", "elsewhere") == "no match"
 
 
+def test_emphasised_marks_whole_words_only():
+    # "no", the short answer to a yes/no question, is no quote of "not".
+    assert emphasised("They would not strain ties", "no") == "They would not strain ties"
+    assert emphasised("There is no deal", "no") == "There is <strong>no</strong> deal"
+
+
 def test_article_with_script_and_img_renders_as_text():
     answer, documents = _hostile_answer()
     html = answer_html(answer, documents, seconds=0.1)

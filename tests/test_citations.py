@@ -135,6 +135,20 @@ def test_changed_facts_are_unsupported(checker, seed_index, claim, cited, reason
     assert any(reason.lower() in r.lower() for r in verdict.reasons), verdict.reasons
 
 
+def test_a_copula_is_negated_after_it(checker, seed_index):
+    # "is not": a negation follows a copula, where it precedes any other verb ("did not buy").
+    cited = [
+        quote(seed_index, ERDOGAN, "This is not the first time that Turkey has dealt with missile sales from Russia.")
+    ]
+    same = "It is not the first time that Turkey has dealt with missile sales from Russia."
+    assert checker.check_sentence(same, cited, propose=False).verdict == "supported"
+    flipped = checker.check_sentence(
+        "This is the first time that Turkey has dealt with missile sales from Russia.", cited, propose=False
+    )
+    assert flipped.verdict == "unsupported"
+    assert any("negation differs" in r for r in flipped.reasons), flipped.reasons
+
+
 def test_evidence_is_the_best_window_inside_a_long_passage(checker, seed_index, retriever):
     passages = retriever.search("How much of its arms did Cairo buy from the US between 2008 and 2011?", k=3)
     passage = next(p for p in passages if "76 percent" in p.text)

@@ -9,6 +9,8 @@ from rag.answer.reader.context import RELATIVE_TIME, UNDATED, add_context_featur
 from rag.answer.reader.features import Sentence, sentence_occurrences
 from rag.answer.reader.questions import asked_for
 from rag.answer.reader.spans import candidate_spans
+from rag.answer.reader.yes_no import NO, UNDECIDED, YES, Claim, decide, yes_no_claim
+from rag.check.thresholds import Thresholds
 from rag.ingest.sentences import nlp
 from rag.records import Passage
 
@@ -104,6 +106,66 @@ def test_offsets_of_an_occurrence_are_those_of_its_text():
 def test_lists_and_yes_no_questions_are_recognised(question, plural, yes_no):
     q = ask(question)
     assert (q.plural, q.yes_no) == (plural, yes_no)
+
+
+@pytest.mark.parametrize(
+    ("question", "claim"),
+    [
+        ("Did Turkey buy the S-400 system?", "Turkey did buy the S-400 system"),
+        ("Russia launched a new offensive. Is Kyiv under attack?", "Kyiv is under attack"),
+        ("Has the central bank raised interest rates again?", "The central bank has raised interest rates again"),
+        ("Was the minister removed from office?", "The minister was removed from office"),
+        ("Will the two leaders meet in Geneva next week?", "The two leaders will meet in Geneva next week"),
+        ("Is there a ceasefire in Gaza?", "There is a ceasefire in Gaza"),
+        # A negative question asks about the positive claim: "yes" to it means the strike did end.
+        ("Didn't the strike end on Friday?", "The strike did end on Friday"),
+        ("Won't the company cut jobs?", "The company will cut jobs"),
+        ("Did the union not accept the offer?", "The union did accept the offer"),
+    ],
+)
+def test_a_yes_no_question_asks_about_a_claim_and_its_negation(question, claim):
+    found = yes_no_claim(nlp()(question))
+    assert found is not None and found.text == claim
+    assert " not " in found.negation and found.negation.replace(" not ", " ", 1) == claim
+
+
+def test_a_wh_question_has_no_yes_no_claim():
+    assert yes_no_claim(nlp()("Who won the race?")) is None
+
+
+class ScriptedJudge:
+    """A support judge that gives fixed scores to (claim, sentence) pairs, 0 to the rest."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def judge(self, claim, evidence_texts):
+        return self.scores.get((claim, evidence_texts[0]), 0.0), 0, ()
+
+
+THRESHOLDS = Thresholds({}, 0.0, supported=0.5, partial=0.2, hard_cap=0.1)
+CLAIM = Claim("The strike did end", "The strike did not end")
+
+
+@pytest.mark.parametrize(
+    ("scores", "answer", "sentence"),
+    [
+        ({(CLAIM.text, "b"): 0.8, (CLAIM.negation, "b"): 0.05}, YES, 1),
+        ({(CLAIM.text, "a"): 0.05, (CLAIM.negation, "a"): 0.7}, NO, 0),
+        # supports both polarities: the judge cannot read its polarity, so it decides nothing
+        ({(CLAIM.text, "a"): 0.8, (CLAIM.negation, "a"): 0.8}, None, -1),
+        # the other polarity is only "partially supported", not refuted
+        ({(CLAIM.text, "a"): 0.8, (CLAIM.negation, "a"): 0.3}, None, -1),
+        # two deciding sentences: the better supported answer is kept
+        ({(CLAIM.text, "a"): 0.6, (CLAIM.negation, "b"): 0.9}, NO, 1),
+        ({}, None, -1),
+    ],
+)
+def test_a_sentence_decides_when_the_judge_supports_one_polarity_and_refutes_the_other(scores, answer, sentence):
+    decision = decide(CLAIM, ["a", "b"], ScriptedJudge(scores), THRESHOLDS)
+    assert (decision.answer, decision.sentence) == (answer, sentence)
+    assert decision.reason == ("" if answer else UNDECIDED)
+    assert decision.score == (max(scores.values()) if answer else 0.0)
 
 
 def test_how_fresh_a_candidate_s_report_is_and_how_its_title_fits_the_question_are_features():

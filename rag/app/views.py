@@ -9,6 +9,7 @@ raw text and a ``<script>`` in an article is shown, never run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -60,11 +61,15 @@ def marked(text: str, spans: Iterable[Span] = (), offset: int = 0) -> str:
 
 
 def emphasised(text: str, phrase: str | None) -> str:
-    """Escaped ``text`` with the first occurrence of ``phrase`` in ``<strong>``."""
-    at = text.find(phrase) if phrase else -1
-    if at < 0 or not phrase:
+    """Escaped ``text`` with the first occurrence of ``phrase`` in ``<strong>``.
+
+    Only as whole words: a short answer that is no quote ("no" to a yes/no question) is not marked
+    inside another word ("not").
+    """
+    found = re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) if phrase else None
+    if found is None:
         return escape(text)
-    end = at + len(phrase)
+    at, end = found.span()
     return f"{escape(text[:at])}<strong>{escape(text[at:end])}</strong>{escape(text[end:])}"
 
 

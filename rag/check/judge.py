@@ -205,14 +205,17 @@ class LexicalEmbeddingJudge:
     @staticmethod
     def _negation_disagrees(claim: ClaimFacts, evidence: EvidenceFacts) -> str | None:
         def negated_at(i: int) -> bool:
-            return any(lemma in NEGATIONS or lemma == "n't" for lemma in evidence.lemmas[max(0, i - 4) : i])
+            # A negation comes before a verb ("did not buy") but after a copula ("is not", "wasn't").
+            after = evidence.lemmas[i + 1 : i + 2] if evidence.lemmas[i] == "be" else ()
+            return any(lemma in NEGATIONS or lemma == "n't" for lemma in (*evidence.lemmas[max(0, i - 4) : i], *after))
 
         for lemma in claim.negated:
             places = [i for i, found in enumerate(evidence.lemmas) if found == lemma]
             if places and not any(negated_at(i) for i in places):
                 return f"negation differs: the claim negates '{lemma}', the cited text does not"
         root = claim.root
-        if root and root not in claim.negated and root not in _LIGHT_VERBS:
+        # A copula as the main verb is the claim's predicate ("Turkey is a NATO ally"): its polarity counts.
+        if root and root not in claim.negated and (root == "be" or root not in _LIGHT_VERBS):
             places = [i for i, found in enumerate(evidence.lemmas) if found == root]
             if places and all(negated_at(i) for i in places):
                 return f"negation differs: the cited text negates '{root}', the claim does not"

@@ -21,6 +21,7 @@ from rag.records.answer import (
     RejectedAnswer,
     RemovedSentence,
     ReplyVerdict,
+    YesNoFeatures,
 )
 from rag.records.check import CheckReport, CitedSentence, SentenceVerdict
 from rag.records.corpus import Chunk, Document, Evidence, Passage
@@ -47,4 +48,5 @@ __all__ = [
     "RemovedSentence",
     "ReplyVerdict",
     "SentenceVerdict",
+    "YesNoFeatures",
 ]

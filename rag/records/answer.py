@@ -90,6 +90,18 @@ class ReaderFeatures:
 
 
 @dataclass(frozen=True)
+class YesNoFeatures:
+    """What the learned reader judged of a yes/no question (see ``rag.answer.reader.yes_no``)."""
+
+    claim: str  # the statement the question asks about ("Turkey did buy the S-400 system")
+    support: float  # the support judge's score of the answer given for its sentence; 0 when undecided
+    question_type: str = "yes/no"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class ReplyVerdict:
     """The citation checker's verdict on one sentence of a generated reply ("declined": it said no answer)."""
 
@@ -167,7 +179,7 @@ class Answer:
     """What answering one question gives: cited sentences, or an abstention with the closest passages.
 
     ``score`` is the answerer's confidence, compared with the calibrated ``threshold`` by
-    ``rag.answer.pipeline``; answerer-specific detail lives in ``features`` (extractive) or
+    ``rag.answer.pipeline``; answerer-specific detail lives in ``features`` (extractive, reader) or
     ``generation``, ``verdicts``, ``removed``, ``reattributed`` and ``irrelevant`` (generative, checked sentence
     by sentence).
     """
@@ -180,7 +192,7 @@ class Answer:
     answerer: str = "extractive"
     abstention: Abstention | None = None
     threshold: float | None = None
-    features: ExtractiveFeatures | ReaderFeatures | None = None
+    features: ExtractiveFeatures | ReaderFeatures | YesNoFeatures | None = None
     generation: Generation | None = None
     verdicts: tuple[ReplyVerdict, ...] = ()
     removed: tuple[RemovedSentence, ...] = ()

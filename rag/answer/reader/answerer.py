@@ -1,7 +1,8 @@
 """The ``reader`` answerer: the best-ranked candidate short answer, the sentence that holds it, and the
 calibrated probability that it is right as the answer's score.
 
-"Why" and "how" questions (no "how many/much …") get the sentence without a forced entity.
+"Why" and "how" questions (no "how many/much …") get the sentence without a forced entity. Yes/no
+questions get "yes" or "no" with the sentence that decides it, or abstain (``yes_no``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,20 @@ from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
 from rag.answer.reader.reading import passage_sentences, rarity
 from rag.answer.reader.vectors import StaticVectors, TypeMatcher
+from rag.answer.reader.yes_no import UNDECIDED, Decision, decide, yes_no_claim
 from rag.budget import check_time_budget
+from rag.check.judge import LexicalEmbeddingJudge
 from rag.ingest.sentences import nlp
-from rag.records import Abstention, Answer, AnswerSentence, Citation, Passage, ReaderCandidate, ReaderFeatures
+from rag.records import (
+    Abstention,
+    Answer,
+    AnswerSentence,
+    Citation,
+    Passage,
+    ReaderCandidate,
+    ReaderFeatures,
+    YesNoFeatures,
+)
 from rag.search.embedding import FAST_PATH_MAX_TEXTS
 
 if TYPE_CHECKING:
@@ -31,6 +43,9 @@ if TYPE_CHECKING:
 
 SENTENCE_ANSWERS = {"why", "how"}  # answered by a sentence, not an entity
 SHOWN_CANDIDATES = 3
+# The sentences closest to a yes/no question, one of which may decide it: a fixed few (not tuned), since
+# every further sentence is one more chance for a sentence that merely shares the claim's words to pass.
+DECIDING = 3
 FAST_BATCH = FAST_PATH_MAX_TEXTS
 READS = 10  # passages the model was fitted on (eval/train_reader.py --k)
 
@@ -54,10 +69,18 @@ class ReaderAnswerer:
     sentence_vectors: str = ""
     _static: StaticVectors | None = field(default=None, repr=False)
     _types: TypeMatcher | None = field(default=None, repr=False)
+    _judge: LexicalEmbeddingJudge | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._static = StaticVectors(self.embedder)
         self._types = TypeMatcher(self.embedder)
+
+    @property
+    def judge(self) -> LexicalEmbeddingJudge:
+        """The citation checker's support judge, which decides yes/no questions (made on first use)."""
+        if self._judge is None:
+            self._judge = LexicalEmbeddingJudge(self.embedder)
+        return self._judge
 
     def prepare(self, index: Index) -> None:
         """Loads the model, the parser and the vectors now rather than on the first question."""
@@ -66,6 +89,7 @@ class ReaderAnswerer:
         assert self._static is not None and self._types is not None
         self._static.encode(["warm"])
         self._types.label_fit("person")
+        self.judge.claim_facts("The talks did end")  # the judge made now, not on the first yes/no question
         rarity(index)
 
     def read(self, question: str, passages: list[Passage], index: Index) -> tuple[AskedFor, list[Occurrence]]:
@@ -120,13 +144,15 @@ class ReaderAnswerer:
             o.features["type_label_sim"] = label_fit.get(o.label, 0.0)
 
     def answer(self, question: str, passages: list[Passage], index: Index) -> Answer:
-        """The best candidate's sentence, cited, with the candidate as the short answer."""
+        """The best candidate's sentence, cited, with the candidate as the short answer (yes/no: ``_yes_no``)."""
         model = self.model or load_reader()
         q, occurrences = self.read(question, passages, index)
         if not occurrences:
             return Answer(
                 question, (), tuple(passages), answerer=self.name, abstention=Abstention("no candidate answer")
             )
+        if q.yes_no:
+            return self._yes_no(question, occurrences, passages)
         scores = model.score([o.features for o in occurrences])
         groups: dict[str, list[tuple[float, Occurrence]]] = defaultdict(list)
         for score, o in zip(scores, occurrences):
@@ -138,8 +164,6 @@ class ReaderAnswerer:
         every = [o.features for o in occurrences]
         inputs = confidence_inputs(group_scores, best.features, max(p.score for p in passages), cosine, every)
         probability = model.probability(inputs)
-        if q.yes_no:  # the deciding sentence: the one closest to the whole question
-            best = max(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"])
         sentence = best.sentence
         citation = Citation(best.doc_id, sentence.start, sentence.end, str(sentence.span), sentence.passage.rank)
         tops = [max(g, key=lambda pair: pair[0])[1] for g in ranked[:SHOWN_CANDIDATES]]
@@ -149,8 +173,42 @@ class ReaderAnswerer:
             question,
             (AnswerSentence(citation.text, (citation,)),),
             tuple(passages),
-            short_answer=None if q.kind in SENTENCE_ANSWERS or q.yes_no else _listed(best) if q.plural else best.text,
+            short_answer=None if q.kind in SENTENCE_ANSWERS else _listed(best) if q.plural else best.text,
             score=round(probability, 4),
+            answerer=self.name,
+            features=features,
+        )
+
+    def _yes_no(self, question: str, occurrences: list[Occurrence], passages: list[Passage]) -> Answer:
+        """ "yes" or "no" with the sentence that decides it, or an abstention (see ``yes_no``)."""
+        claim = yes_no_claim(_parsed_question(question))
+        closest: dict[tuple[str, int], Sentence] = {}
+        for o in sorted(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"], reverse=True):
+            closest.setdefault((o.doc_id, o.sentence.start), o.sentence)
+        sentences = list(closest.values())[:DECIDING]
+        decision = (
+            decide(claim, [str(s.span) for s in sentences], self.judge, self.judge.thresholds)
+            if claim is not None
+            else Decision(None, reason=UNDECIDED)
+        )
+        features = YesNoFeatures(claim.text if claim is not None else "", round(decision.score, 4))
+        if decision.answer is None:
+            abstention = Abstention(decision.reason)
+            return Answer(question, (), tuple(passages), answerer=self.name, abstention=abstention, features=features)
+        sentence = sentences[decision.sentence]
+        citation = Citation(
+            sentence.passage.doc_id, sentence.start, sentence.end, str(sentence.span), sentence.passage.rank
+        )
+        # The score is the judge's support for the answer given, not the ranker's probability (which is
+        # about a candidate string, meaningless for a yes or a no). It is at least the judge's "supported"
+        # cut-off (fitted on WiCE), above the reader's abstention threshold: whether to answer is the
+        # judge's decision.
+        return Answer(
+            question,
+            (AnswerSentence(citation.text, (citation,)),),
+            tuple(passages),
+            short_answer=decision.answer,
+            score=features.support,
             answerer=self.name,
             features=features,
         )

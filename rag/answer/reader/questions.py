@@ -55,7 +55,8 @@ def _content(tokens) -> frozenset[str]:
     )
 
 
-def _asking_sentence(doc):
+def asking_sentence(doc):
+    """The sentence that asks (the last with a wh-word or a question mark), and how many sentences there are."""
     sentences = list(doc.sents)
     for sentence in reversed(sentences):
         if any(t.lower_ in WH for t in sentence) or sentence.text.strip().endswith("?"):
@@ -120,7 +121,7 @@ def _role(wh) -> str:
 
 def asked_for(doc) -> AskedFor:
     """The reader's analysis of a parsed question (a spaCy Doc)."""
-    sentence, n_sentences = _asking_sentence(doc)
+    sentence, n_sentences = asking_sentence(doc)
     wh = _wh_token(sentence)
     kind, type_noun, plural = "none", None, False
     if wh is not None:
