@@ -67,35 +67,25 @@ FEATURE_GROUPS = {
 
 
 def collect(
-    split_dir: Path,
-    index_dir: Path,
-    k: int,
-    cache: Path,
-    as_of: bool = True,
-    off_topic: bool = False,
-    modes: tuple[str, ...] = SENTENCE_VECTORS,
+    split_dir: Path, index_dir: Path, k: int, cache: Path, as_of: bool = True, off_topic: bool = False
 ) -> list[dict]:
     """Per question: gold, and every candidate (text, label, features) the reader lists, cached.
 
     With ``as_of`` each question is searched as of its week, as ``rag eval`` does by default. With
     ``off_topic`` each question is read against the passages retrieved for another question, half the
     set (about six months) away, and counts as unanswerable: what a corpus that never reported the
-    topic looks like to the reader, which the calibration must learn to doubt. ``modes``: the sentence
-    vectors read with (both for --ablation; the transformer's cost most of the time)."""
+    topic looks like to the reader, which the calibration must learn to doubt."""
     cache.mkdir(parents=True, exist_ok=True)
-    name = f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}"
-    both, only = cache / f"{name}.pkl", cache / f"{name}-{'-'.join(modes)}.pkl"
-    for found in (both, only):
-        if found.exists():  # a cache of both modes serves either
-            return pickle.loads(found.read_bytes())
-    stored = both if tuple(modes) == SENTENCE_VECTORS else only
+    stored = cache / f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}.pkl"
+    if stored.exists():
+        return pickle.loads(stored.read_bytes())
     embedder = default_embedder()
     if index_dir.exists():  # as it is: a corpus path spelled differently must not trigger a rebuild
         index = open_index(Settings(index_dir=index_dir), embedder, rebuild=False)
     else:
         index = open_index(Settings(index_dir=index_dir).with_corpus([split_dir / "articles.jsonl"]), embedder)
     retriever = Retriever(index, embedder)
-    readers = {mode: ReaderAnswerer(embedder, sentence_vectors=mode) for mode in modes}
+    readers = {mode: ReaderAnswerer(embedder, sentence_vectors=mode) for mode in SENTENCE_VECTORS}
     rows, started = [], time.monotonic()
     questions = dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=as_of, week_slack=WEEK_SLACK_DAYS)
     for number, gold in enumerate(questions, 1):
@@ -160,15 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / "questions.jsonl").exists():
             sys.exit(f"error: no questions.jsonl in {folder}: pass --train/--dev with the newsqa folders")
     started = time.monotonic()
-    modes = SENTENCE_VECTORS if args.ablation else (args.sentence_vectors,)
-    train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, modes=modes)
-    dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of=not args.no_as_of, modes=modes)
+    train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of)
+    dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of=not args.no_as_of)
     off_topic = (
         []
         if args.no_off_topic
-        else collect(
-            args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, off_topic=True, modes=modes
-        )
+        else collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, off_topic=True)
     )
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
