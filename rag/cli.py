@@ -89,8 +89,8 @@ def _add_index_options(parser: argparse.ArgumentParser) -> None:
         help="where chunk vectors are searched: local (FAISS + BM25 in the index folder) or milvus:PATH_OR_URI "
         "(a Milvus Lite file or a server; token in $RAG_MILVUS_TOKEN) (default: $RAG_STORE, else local)",
     )
-    parser.add_argument("--chunk-tokens", type=int, help="chunk size in tiktoken tokens (default 256)")
-    parser.add_argument("--overlap-tokens", type=int, help="overlap between chunks in tokens (default 32)")
+    parser.add_argument("--chunk-tokens", type=int, help="chunk size in tiktoken tokens (default 160)")
+    parser.add_argument("--overlap-tokens", type=int, help="overlap between chunks in tokens (default 40)")
 
 
 def _add_time_budget_option(parser: argparse.ArgumentParser, what: str) -> None:
