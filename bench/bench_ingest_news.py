@@ -11,7 +11,8 @@ everything it holds: chunks, vectors, BM25 and the stored sentence analysis.
     .venv/bin/python bench/bench_ingest_news.py --articles ../shared/benchmarks/newsqa/train-2024/articles.jsonl --count 200
     .venv/bin/python bench/bench_ingest_news.py --variant RAG_PASSAGE_ENCODER=onnx-fp32 --variant RAG_INGEST_WORKERS=0
 
-Each ``--variant`` adds a `rag ingest` run with that environment (levers measured in the same run).
+Each ``--variant`` adds a `rag ingest` run with that environment, or with those options when it starts
+with ``--`` (``--variant "--chunk-tokens 160 --overlap-tokens 40"``): levers measured in the same run.
 The chosen articles and the index are written to a temporary folder outside the repository (``--work``).
 """
 
@@ -102,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=Path, default=NEWS, help="a .jsonl of news articles")
     parser.add_argument("--count", type=int, default=150)
-    parser.add_argument("--variant", action="append", default=[], metavar="VAR=VALUE")
+    parser.add_argument("--variant", action="append", default=[], metavar="VAR=VALUE or '--OPTION VALUE …'")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one)")
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
@@ -121,10 +122,13 @@ def main() -> None:
     runs: list[tuple[str, dict[str, object]]] = []
     runs.append(("bare pipeline, before", timed([python, __file__, "--bare", str(corpus)])))
     index_dir = work / f"news-{args.count}-index"
-    variants = [("rag ingest", {})] + [(f"rag ingest, {v}", dict([v.split("=", 1)])) for v in args.variant]
-    for name, env in variants:
+    variants = [("rag ingest", {}, [])] + [
+        (f"rag ingest, {v}", {}, v.split()) if v.startswith("--") else (f"rag ingest, {v}", dict([v.split("=", 1)]), [])
+        for v in args.variant
+    ]
+    for name, env, options in variants:
         shutil.rmtree(index_dir, ignore_errors=True)
-        runs.append((name, timed([rag, "ingest", str(corpus), "--index", str(index_dir)], env)))
+        runs.append((name, timed([rag, "ingest", str(corpus), "--index", str(index_dir), *options], env)))
         print(f"  {name}: {runs[-1][1]['out'].strip().splitlines()[-1]}")
         if name == "rag ingest":
             figures = analysis_figures(index_dir)

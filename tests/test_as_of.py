@@ -21,7 +21,7 @@ ARTICLES = [
     ("early", "2023/01/02", "Portsmouth's Harbour Bridge closed for repairs on Monday after cracks were found."),
     ("mid", "2023-01-09", "Engineers said the Harbour Bridge in Portsmouth would reopen within weeks."),
     ("undated", None, "The Harbour Bridge is the oldest crossing in Portsmouth, built in 1889."),
-    ("late", "20230120", "The Harbour Bridge in Portsmouth reopened on Friday, when traffic crossed it again."),
+    ("late", "20230120", "The Harbour Bridge in Portsmouth reopened on Friday."),
     ("later", "2023-02-01", "Since the Harbour Bridge in Portsmouth reopened, traffic has been heavy on it."),
     ("latest", "2023-03-15T08:00:00Z", "A month after it reopened, the Harbour Bridge in Portsmouth closed again."),
 ]

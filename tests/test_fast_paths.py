@@ -101,6 +101,22 @@ def test_batched_onnx_vectors_match_sentence_transformers_on_passage_sentences(e
     assert float(np.min(np.sum(fast * plain, axis=1))) > 0.99999
 
 
+def test_int8_passage_vectors_do_not_depend_on_the_other_texts_embedded_with_them(embedder, seed_documents):
+    from rag.ingest.sentences import sentence_spans
+    from rag.search import bulk_encoder
+
+    doc = next(iter(seed_documents.values()))
+    sentences = [doc.text[s:e] for s, e in sentence_spans(doc.text)][:12]
+    int8 = bulk_encoder.load(embedder, "int8")
+    together = int8.encode(sentences)
+    alone = np.concatenate([int8.encode([s]) for s in sentences])
+    with_others = int8.encode([*reversed(sentences), "A much longer text " * 40])[: len(sentences)][::-1]
+    assert np.array_equal(together, alone)  # an incremental build gives a fresh build's vectors
+    assert np.array_equal(together, with_others)
+    float32 = embedder.encode_with_model(sentences, progress=False)
+    assert float(np.min(np.sum(together * float32, axis=1))) > bulk_encoder.MIN_INT8_AGREEMENT
+
+
 def test_answering_over_an_existing_index_never_imports_sentence_transformers(embedder, seed_settings, seed_index):
     """Cold start: once the fast path is verified, a process that only answers skips sentence-transformers.
 

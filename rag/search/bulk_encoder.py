@@ -7,6 +7,11 @@ batch pads only to its own longest text. The int8 graph is ``onnxruntime.quantiz
 applied to that float32 graph (MatMul weights per channel); it is derived locally from the hash-checked
 weights, never downloaded. Its vectors are compared with the float32 graph's on probe texts before use:
 questions are still embedded in float32, so passage vectors must agree with them (``MIN_INT8_AGREEMENT``).
+
+The int8 graph reads one text per call. Dynamic quantisation scales activations by the largest value in
+the whole input tensor, so in a batch a passage's vector would depend on its neighbours (and an
+incremental build would disagree with a fresh one); alone, it depends on its own words only. One text
+at a time pads nothing and measured as fast as sorted batches on two cores (bench/README.md, (g)).
 bench/README.md has the speed and retrieval figures that chose the default.
 """
 
@@ -110,6 +115,10 @@ class OnnxBulkEncoder:
         """Unit vectors (float32, one row per text): masked mean of token states, L2-normalised."""
         vectors = np.zeros((len(texts), self.session.get_outputs()[0].shape[-1] or 384), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(texts) if texts else []
+        if self.precision == "int8":  # batch-independent vectors: see the module's docstring
+            for i, encoding in enumerate(encodings):
+                vectors[i] = self._encode_group([encoding.ids])[0]
+            return vectors
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         start = 0
         while start < len(order):

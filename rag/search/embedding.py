@@ -29,7 +29,7 @@ PROGRESS_ABOVE = 256  # texts; shorter runs finish before a bar would help
 # How passages are embedded in bulk (``RAG_PASSAGE_ENCODER``): onnxruntime's int8 or float32 graph, or
 # sentence-transformers itself. Chosen by speed and retrieval quality (bench/README.md).
 PASSAGE_ENCODERS = ("onnx-int8", "onnx-fp32", "torch")
-DEFAULT_PASSAGE_ENCODER = "onnx-fp32"
+DEFAULT_PASSAGE_ENCODER = "onnx-int8"
 
 
 def model_path() -> Path:

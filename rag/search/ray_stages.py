@@ -127,6 +127,11 @@ class PassageEncoder:
                 "pip install onnxruntime-gpu on the GPU nodes"
             )
         precision = self.embedder.passages.removeprefix("onnx-")
+        if precision == "int8":  # one text per call (batch-independent vectors) would leave a GPU idle
+            raise RagError(
+                "int8 passage vectors are a CPU path: set RAG_PASSAGE_ENCODER=onnx-fp32 to embed on the "
+                "cluster's GPUs (the whole index then uses float32 passage vectors)"
+            )
         encoder = bulk_encoder.load(
             self.embedder, precision, self.threads, ("CUDAExecutionProvider", "CPUExecutionProvider")
         )  # load compares its vectors with the CPU float32 graph's before it is used
