@@ -62,6 +62,16 @@ def test_other_chunk_settings_rebuild_the_index_or_name_the_fix(settings, embedd
     assert Index.load(settings.index_dir).manifest["chunking"]["max_tokens"] == 90
 
 
+def test_an_index_from_another_passage_encoder_is_embedded_again_with_the_reason_said(settings, caplog):
+    from rag.search.embedding import Embedder
+
+    ingest(settings, Embedder(passages="onnx-fp32"))
+    with caplog.at_level(logging.WARNING):
+        _, report = ingest(settings, Embedder(passages="onnx-int8"))
+    assert "embedded by onnx-fp32, not onnx-int8" in caplog.text and "indexed again" in caplog.text
+    assert report.embedded_chunks == report.chunks and report.reused_documents == 0
+
+
 def test_a_changed_corpus_is_noticed_when_the_index_is_opened(settings, embedder):
     ingest(settings, embedder)
     (settings.corpus[0] / "finland.txt").write_text(NEW_ARTICLE)

@@ -144,6 +144,9 @@ def build_index(
         raise RagError("the corpus has no readable articles: add .txt, .md, .html or .jsonl files")
     store_analysis = any(getattr(a, "needs_parses", False) for a in artefacts)
     reusable = previous is not None and _same_vectors(previous.manifest, embedder, settings, store_analysis)
+    if previous is not None and not reusable:  # every article is embedded again: say why
+        reason = _differs(previous.manifest, embedder, settings) or "its sentence analysis was made differently"
+        log.warning("nothing of the previous index can be reused (%s): every article is indexed again", reason)
     old_docs = previous.documents if previous is not None else {}
     old_rows: dict[str, list[int]] = {}
     if reusable and previous is not None:
