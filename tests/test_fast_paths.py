@@ -144,3 +144,11 @@ heavy = [m for m in ("sentence_transformers", "sklearn") if m in sys.modules]
 assert not heavy, heavy
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_the_spacy_pipelines_load_once_however_they_are_asked_for():
+    from rag.ingest.sentences import nlp
+
+    assert nlp() is nlp(True) is nlp(full=True)  # three spellings, one pipeline: no reload per question
+    assert nlp(full=False) is nlp(False)
+    assert nlp() is not nlp(full=False)

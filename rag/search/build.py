@@ -248,8 +248,7 @@ def _assemble(
 
 
 def _same_vectors(manifest: dict[str, Any], embedder: Embedder, settings: Settings, store_analysis: bool) -> bool:
-    """Whether the chunks and vectors (and stored analyses, when asked for) of an index built under
-    ``manifest`` can be reused now."""
+    """Whether the chunks, vectors (and stored analyses) of an index built under ``manifest`` can be reused."""
     return _differs(manifest, embedder, settings) is None and (
         not store_analysis or manifest.get("analysis") == analysis.describe(settings.analysis)
     )
