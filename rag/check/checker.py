@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache, cachedmethod
@@ -259,3 +260,10 @@ def report_table(report: CheckReport) -> str:
         + ("every sentence is supported" if report.ok else "some sentences are not supported")
     )
     return "\n".join(lines)
+
+
+@lru_cache(maxsize=4)
+def shared_judge(embedder: Embedder) -> tuple[LexicalEmbeddingJudge, threading.Lock]:
+    """One support judge per embedder, with the lock that guards it: its analyses and vectors are cached
+    by text, so every answerer in the process (LLM verification, yes/no questions) gains from the others."""
+    return LexicalEmbeddingJudge(embedder), threading.Lock()

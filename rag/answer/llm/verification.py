@@ -9,16 +9,13 @@ supported by [4]"). Only a sentence no passage supports is removed.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.llm.injection import split_statements
 from rag.answer.llm.reply import ReplySentence, missing_codes, missing_names
 from rag.budget import check_time_budget
-from rag.check.checker import CitationChecker
-from rag.check.judge import LexicalEmbeddingJudge
+from rag.check.checker import CitationChecker, shared_judge
 from rag.records import (
     AnswerSentence,
     Citation,
@@ -94,13 +91,6 @@ class Checked:
         }
 
 
-@lru_cache(maxsize=4)
-def _shared_judge(embedder: Embedder) -> tuple[LexicalEmbeddingJudge, threading.Lock]:
-    """One support judge per embedder, with the lock that guards it: its analyses and vectors are cached
-    by text, so every LLM answerer in the process (eval, app, tests) gains from what the others checked."""
-    return LexicalEmbeddingJudge(embedder), threading.Lock()
-
-
 def _rank_of(evidence: Evidence, passages: dict[int, Passage], labels: tuple[int, ...]) -> int | None:
     """The cited passage that holds the evidence span."""
     for label in labels:
@@ -126,10 +116,10 @@ class SentenceVerifier:
     _lock: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._judge, self._lock = _shared_judge(self.embedder)
+        self._judge, self._lock = shared_judge(self.embedder)
 
     def checker(self, index: Index) -> CitationChecker:
-        """The citation checker for this index (the judge and its caches are shared, see ``_shared_judge``)."""
+        """The citation checker for this index (the judge and its caches are shared, see ``rag.check.checker.shared_judge``)."""
         if self._checker is None or self._checker[0] is not index:
             self._checker = (index, CitationChecker(index, self.embedder, judge=self._judge))
         return self._checker[1]

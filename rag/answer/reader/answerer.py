@@ -21,8 +21,9 @@ from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
 from rag.answer.reader.reading import passage_sentences, rarity
 from rag.answer.reader.vectors import StaticVectors, TypeMatcher
-from rag.answer.reader.yes_no import UNDECIDED, Decision, decide, yes_no_claim
+from rag.answer.reader.yes_no import UNDECIDED, Claim, Decision, decide, yes_no_claim
 from rag.budget import check_time_budget
+from rag.check.checker import shared_judge
 from rag.check.judge import LexicalEmbeddingJudge
 from rag.ingest.sentences import nlp
 from rag.records import (
@@ -69,7 +70,6 @@ class ReaderAnswerer:
     sentence_vectors: str = ""
     _static: StaticVectors | None = field(default=None, repr=False)
     _types: TypeMatcher | None = field(default=None, repr=False)
-    _judge: LexicalEmbeddingJudge | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._static = StaticVectors(self.embedder)
@@ -77,10 +77,8 @@ class ReaderAnswerer:
 
     @property
     def judge(self) -> LexicalEmbeddingJudge:
-        """The citation checker's support judge, which decides yes/no questions (made on first use)."""
-        if self._judge is None:
-            self._judge = LexicalEmbeddingJudge(self.embedder)
-        return self._judge
+        """The support judge that decides yes/no questions: the one the LLM answerer's checks share."""
+        return shared_judge(self.embedder)[0]
 
     def prepare(self, index: Index) -> None:
         """Loads the model, the parser and the vectors now rather than on the first question."""
@@ -179,6 +177,11 @@ class ReaderAnswerer:
             features=features,
         )
 
+    def _decide(self, claim: Claim, sentences: list[str]) -> Decision:
+        judge, lock = shared_judge(self.embedder)
+        with lock:  # the judge is shared with the LLM answerer's checks, across the app's threads
+            return decide(claim, sentences, judge, judge.thresholds)
+
     def _yes_no(self, question: str, occurrences: list[Occurrence], passages: list[Passage]) -> Answer:
         """ "yes" or "no" with the sentence that decides it, or an abstention (see ``yes_no``)."""
         claim = yes_no_claim(_parsed_question(question))
@@ -187,7 +190,7 @@ class ReaderAnswerer:
             closest.setdefault((o.doc_id, o.sentence.start), o.sentence)
         sentences = list(closest.values())[:DECIDING]
         decision = (
-            decide(claim, [str(s.span) for s in sentences], self.judge, self.judge.thresholds)
+            self._decide(claim, [str(s.span) for s in sentences])
             if claim is not None
             else Decision(None, reason=UNDECIDED)
         )
