@@ -1,7 +1,9 @@
-"""Sets the relevance threshold of generated sentences (``rag.answer.relevance``) on development questions.
+"""Sets the rules' relevance threshold of generated sentences (``rag.answer.rules_relevance``) on development
+questions.
 
-A supported sentence of an LLM answer is shown only when its relevance to the question reaches the
-threshold; below it, it is listed apart as true but no answer. No real model runs here: each sentence of
+A supported sentence of an LLM answer is shown only when the reader or these rules say it answers
+(``rag.answer.relevance``); the rules say so when their score reaches this threshold. Otherwise it is listed
+apart as true but no answer. No real model runs here: each sentence of
 the passages retrieved for a dev question stands for a generated sentence that restates it, cited to itself.
 
 * an *answer* sentence: the question is answerable, the sentence lies on a gold evidence quote and holds a
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rag.answer.extractive import ExtractiveAnswerer
     from rag.answer.pipeline import retrieve
-    from rag.answer.relevance import relevance
+    from rag.answer.rules_relevance import rules_relevance
     from rag.evaluate.metrics import answer_in_text
     from rag.records import Citation
     from rag.search.embedding import default_embedder
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue  # ambiguous: left out
             positive = row["answerable"] and on_quote and holds_answer
             citation = Citation(s.doc_id, s.start, s.end, s.text, candidate.passage.rank)
-            score = relevance(row["question"], s.text, [citation], passages, index, embedder)
+            score, _ = rules_relevance(row["question"], s.text, [citation], passages, index, embedder)
             scored.append((score, positive))
             if positive:
                 print(f"{row['id']:<10} answer {score:.3f}  {s.text[:90]}")

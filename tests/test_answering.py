@@ -247,7 +247,7 @@ def test_question_in_another_language_abstains(retriever, question):
 
 
 def test_threshold_file_is_calibrated():
-    from rag.answer.pipeline import ABSTENTION_FILE
+    from rag.answer.thresholds import ABSTENTION_FILE
 
     record = json.loads(ABSTENTION_FILE.read_text())["extractive"]
     assert 0 < record["threshold"] < 1 and record["n_unanswerable"] > 0

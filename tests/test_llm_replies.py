@@ -13,7 +13,7 @@ import pytest
 
 from rag.answer.llm.reply import missing_names, parse_reply
 from rag.answer.pipeline import ask, retrieve
-from rag.answer.relevance import relevance, relevance_threshold, short_answer
+from rag.answer.relevance import short_answer, stated
 from rag.records import NO_ANSWER, Answer, AnswerSentence, Citation, IrrelevantSentence, Reattribution
 
 from .llm_server import Step, passage_with
@@ -233,19 +233,30 @@ def test_relevance_and_short_answer_are_judged_on_what_the_sentence_says(retriev
     lamrani = next(p for p in passages if "analyst at Stratfor" in p.text)
     caatsa = next(p for p in passages if "allows the US government to penalise" in p.text)
 
-    def score(sentence: str, passage) -> float:
+    def judged(sentence: str, passage):
         evidence = Citation(passage.doc_id, passage.start, passage.end, passage.text, passage.rank)
-        return relevance(LAMRANI, sentence, [evidence], passages, seed_index, embedder)
+        return stated(LAMRANI, sentence, [evidence], passages, seed_index, embedder)
 
-    threshold = relevance_threshold()
-    assert score(STRATFOR, lamrani) >= threshold and score("Stratfor.", lamrani) >= threshold
-    assert score(CAATSA, caatsa) < threshold
+    assert judged(STRATFOR, lamrani).answers and judged("Stratfor.", lamrani).answers
+    assert not judged(CAATSA, caatsa).answers
     # A sentence that names the man but not where he works does not answer "where".
-    assert score("Omar Lamrani spoke about the Gulf.", lamrani) < score(STRATFOR, lamrani)
+    assert judged("Omar Lamrani spoke about the Gulf.", lamrani).relevance < judged(STRATFOR, lamrani).relevance
     cited = Citation(lamrani.doc_id, lamrani.start, lamrani.end, lamrani.text, lamrani.rank)
     sentences = [AnswerSentence(CAATSA, (cited,)), AnswerSentence(STRATFOR, (cited,))]
     assert short_answer(LAMRANI, sentences, passages, seed_index, embedder) == "Stratfor"
     assert short_answer(LAMRANI, sentences[:1], passages, seed_index, embedder) is None
+
+
+def test_a_sentence_stating_the_readers_answer_answers_though_the_rules_miss_it(retriever, seed_index, embedder):
+    """The reader judges too: a sentence that gives the candidate it would answer with answers, and its
+    short answer is that candidate as the sentence words it."""
+    question = "Which country bought 76 percent of its arms from the US between 2008 and 2011?"
+    passages = retrieve(question, retriever, 5)
+    holder = next(p for p in passages if "76 percent" in p.text)
+    evidence = Citation(holder.doc_id, holder.start, holder.end, holder.text, holder.rank)
+    sentence = "Egypt, through Cairo, bought most of its arms from the US."
+    judged = stated(question, sentence, [evidence], passages, seed_index, embedder)
+    assert judged.answers
 
 
 def test_a_true_sentence_that_does_not_answer_is_listed_apart(script, answerer, retriever, seed_index):
@@ -254,7 +265,7 @@ def test_a_true_sentence_that_does_not_answer_is_listed_apart(script, answerer, 
     assert answer.abstained and answer.removed == ()
     assert answer.abstention.reason == "no supported sentence of the model's reply answers the question"
     (aside,) = answer.irrelevant
-    assert aside.text == CAATSA and aside.relevance < relevance_threshold()
+    assert aside.text == CAATSA and aside.relevance < 0.3
     assert_citations_valid(replace(answer, sentences=(AnswerSentence(aside.text, aside.citations),)), seed_index)
 
 
@@ -294,18 +305,17 @@ def test_sentences_listed_apart_are_shown_apart_by_the_cli_and_the_app(
 # Defect 7: the prompt's closing words ask for a cited answer; the decline comes before, as the exception
 
 
-def test_the_prompt_ends_by_asking_for_a_cited_answer_not_on_the_decline(retriever, seed_index):
+def test_the_prompt_ends_by_asking_for_a_cited_answer_and_only_the_rules_mention_the_decline(retriever, seed_index):
+    """A small model repeats the decline sentence wherever the user message holds it (16 of 16 answerable
+    train-2024 news questions declined): the user message ends on the question and the request to answer."""
     from rag.answer.llm.prompt import SYSTEM_PROMPT, build_messages
 
     system, user = build_messages(
         "Who heads Turkey's Defense Industry Directorate?", retrieve(INDIA, retriever, 3), seed_index
     )
     closing = user["content"].rsplit("Question: ", 1)[1]
+    assert NO_ANSWER not in user["content"]
     last = closing.strip().splitlines()[-1]
-    assert NO_ANSWER in closing and NO_ANSWER not in last
-    assert closing.index(NO_ANSWER) < closing.index(last)
-    assert last.startswith("Otherwise answer the question now from the passages above")
-    assert last.endswith("end every sentence with the [n] of the passage that states it.")
-    assert "Only if no passage above answers the question" in closing
-    # The system rule declines only when no passage answers, not even in part.
+    assert last.startswith("Answer the question from the passages above")
+    assert last.endswith("End every sentence with the [n] of the passage that states it.")
     assert "Only if no passage answers the question, not even in part" in system["content"] == SYSTEM_PROMPT

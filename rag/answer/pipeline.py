@@ -8,26 +8,22 @@ with the abstention threshold that ``eval/calibrate.py`` stored for the answerer
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rag.answer.question import analyse_question
 from rag.answer.registry import default_answerer
+from rag.answer.thresholds import load_threshold
 from rag.budget import check_time_budget
 from rag.errors import RagError
 from rag.records import Abstention, Answer, Passage, RejectedAnswer
-from rag.settings import DATA_DIR
 from rag.validation import clean_question
 
 if TYPE_CHECKING:
     from rag.search.retrieval import Retriever
     from rag.search.store import Index
 
-ABSTENTION_FILE = DATA_DIR / "abstention.json"
 BELOW_THRESHOLD = "below the abstention threshold"
 
 
@@ -59,18 +55,6 @@ class StreamingAnswerer(Protocol):
     def stream(self, question: str, passages: list[Passage], index: Index) -> Iterator[dict[str, Any]]: ...
 
     def close(self) -> None: ...
-
-
-@lru_cache(maxsize=4)
-def load_threshold(answerer: str = "extractive", path: Path = ABSTENTION_FILE) -> float:
-    """The calibrated abstention threshold for an answerer (see eval/calibrate.py)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RagError(f"cannot read the abstention threshold {path}: {exc}; run `python eval/calibrate.py`") from exc
-    if answerer not in data:
-        raise RagError(f"{path} holds no threshold for the '{answerer}' answerer: run `python eval/calibrate.py`")
-    return float(data[answerer]["threshold"])
 
 
 def abstain(answer: Answer, threshold: float | None = None, reason: str = BELOW_THRESHOLD) -> Answer:

@@ -6,162 +6,140 @@ The citation checker says whether a generated sentence is *true to the passages*
 * ``relevance(question, sentence, evidence, …) -> float`` in [0, 1];
 * ``short_answer(question, sentences, …) -> str | None``: the answer span, as the sentence words it.
 
-Both use the extractive answerer's scoring today (``rag.answer.extractive``): the corpus sentence the
-generated sentence restates (in the passages it cites: the one whose answer span it repeats, else the one
-it is most like) is scored against the
-question as the extractive answerer scores its candidates (question similarity, content words covered, the
-answer slot: an entity of the asked type beside the question's names). The answer slot counts only when the
-generated sentence itself gives that entity; question words and names the generated sentence states count
-as covered too (articles say "the plan" where the answer restates "the plan on the harbour"). A two-part
-question is scored part by part, best part kept. To judge with another model (a learned reader), change
-these two functions; callers stay the same.
+Two scorers judge, and a sentence answers when either would answer with it:
 
-``RELEVANCE_THRESHOLD`` was chosen on dev questions by ``eval/calibrate_relevance.py``
-(``rag/data/relevance.json``).
+* the learned reader (``rag.answer.reader``), reading the same passages: the sentence states a candidate short
+  answer that the reader, reading where the sentence cites, gives a calibrated probability at its own
+  abstention threshold (the ``reader`` entry of ``rag/data/abstention.json``, chosen on dev-2023 by
+  risk–coverage). A yes/no question is answered by a sentence that decides its claim (the support judge of
+  ``rag.answer.reader.yes_no``), with "yes" or "no" as short answer; a why/how question has no short answer;
+* the extractive answerer's answer-slot scoring (``rag.answer.rules_relevance``), at the threshold chosen for
+  it (``rag/data/relevance.json``). The reader misses questions whose wh-word misleads its type ("Where does
+  Omar Lamrani work?" asks for an employer, not a place); the rules miss paraphrased answers on news.
 """
 
 from __future__ import annotations
 
-import json
-import re
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answer.analysis import sentences_in
-from rag.answer.extractive import Candidate, ExtractiveAnswerer, confidence
-from rag.answer.question import QuestionInfo, analyse_question
-from rag.errors import RagError
+from rag.answer.reader.answerer import SENTENCE_ANSWERS, Ranking, ReaderAnswerer
+from rag.answer.reader.features import Occurrence
+from rag.answer.rules_relevance import rules_relevance, rules_threshold, span_in
+from rag.answer.thresholds import load_threshold
 from rag.records import AnswerSentence, Citation, Passage
-from rag.settings import DATA_DIR
-from rag.text import fold_quotes
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
     from rag.search.store import Index
 
-RELEVANCE_FILE = DATA_DIR / "relevance.json"
-
 
 @lru_cache(maxsize=1)
-def relevance_threshold(path: Path = RELEVANCE_FILE) -> float:
-    """The relevance below which a supported sentence is listed apart instead of shown as the answer."""
-    try:
-        return float(json.loads(path.read_text())["threshold"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise RagError(
-            f"cannot read the relevance threshold {path} ({exc}): run `python eval/calibrate_relevance.py`"
-        ) from None
+def reader_threshold() -> float:
+    """The probability below which the reader itself would abstain: it answers with a candidate from there."""
+    return load_threshold("reader")
 
 
 @dataclass(frozen=True)
-class Restated:
-    """The corpus sentence a generated sentence restates, scored against (a part of) the question."""
+class Stated:
+    """Whether a sentence answers, the score that says so (the reader's probability, or the rules' score when
+    only they say it answers; else the higher of the two), and the short answer as the sentence words it."""
 
-    candidate: Candidate
-    score: float  # the extractive confidence, with the answer slot only if the generated sentence fills it
-    span: str | None  # the answer span as the generated sentence words it
-
-
-def _words(text: str) -> str:
-    return " ".join(fold_quotes(text).lower().split())
+    relevance: float
+    span: str | None
+    answers: bool = False
 
 
-def _span_in(sentence: str, span: str) -> str | None:
-    """``span`` as it stands in ``sentence`` (case, quotes and spaces aside), or None."""
-    words = [re.escape(w) for w in _words(span).split()]
-    if not words:
-        return None
-    match = re.search(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", fold_quotes(sentence), re.I)
-    return sentence[match.start() : match.end()] if match else None
+@lru_cache(maxsize=4)
+def _reader(embedder: Embedder) -> ReaderAnswerer:
+    return ReaderAnswerer(embedder)
 
 
-def _restated(
-    question: str,
-    sentence: str,
-    evidence: Sequence[Citation],
-    passages: list[Passage],
-    index: Index,
-    embedder: Embedder,
-) -> list[Restated]:
-    """For the question and each of its parts: the corpus sentence inside the evidence that ``sentence``
-    restates, with its score."""
-    extractive = ExtractiveAnswerer(embedder)
-    asked = analyse_question(question)
-    found = []
-    for part in (question, *asked.clauses):
-        inside = [c for c in extractive.candidates(part, passages, index) if _cited(c, evidence)]
-        if not inside:
-            continue
-        vectors = embedder.encode_cached([sentence, *(c.sentence.text for c in inside)])
-        similar = vectors[1:] @ vectors[0]
-        spans = [_span_in(sentence, c.short.text) if c.short is not None else None for c in inside]
-        # The corpus sentence whose answer the generated one repeats, else the one it is most like.
-        best = max(range(len(inside)), key=lambda i: (spans[i] is not None, float(similar[i])))
-        about, span = inside[best], spans[best]
-        q = analyse_question(part)
-        if q.expected and span is None:
-            slot, coverage = 0.0, about.coverage  # the generated sentence does not give the answer
-        else:
-            slot, coverage = _with_stated_terms(q, about, sentence)
-        similarity = max(about.similarity, float(embedder.encode_query(part) @ vectors[0]))
-        found.append(Restated(about, confidence(similarity, coverage, slot), span))
-    return found
+_RANKINGS: OrderedDict[tuple, tuple[Index, Ranking]] = OrderedDict()
+RANKINGS_KEPT = 8
 
 
-def _cited(candidate: Candidate, evidence: Sequence[Citation]) -> bool:
-    """Whether a corpus sentence lies in a passage the generated sentence cites (or overlaps its evidence):
-    the checker may find support across a passage's sentences, its citation span being only the best one."""
-    s = candidate.sentence
+def _ranking(embedder: Embedder, question: str, passages: list[Passage], index: Index) -> Ranking:
+    """The reader's ranking, once per question and passages (every sentence of a reply is judged on it)."""
+    key = (id(embedder), question, tuple(passages))
+    kept = _RANKINGS.get(key)
+    if kept is not None and kept[0] is index:
+        return kept[1]
+    ranking = _reader(embedder).rank(question, passages, index)
+    _RANKINGS[key] = (index, ranking)
+    while len(_RANKINGS) > RANKINGS_KEPT:
+        _RANKINGS.popitem(last=False)
+    return ranking
+
+
+def _cited(occurrence: Occurrence, evidence: Sequence[Citation]) -> bool:
+    """Whether an occurrence lies in a passage the sentence cites, or inside its evidence span."""
+    s = occurrence.sentence
     return any(
-        e.passage_rank == candidate.passage.rank or (e.doc_id == s.doc_id and e.start < s.end and s.start < e.end)
+        e.passage_rank == s.passage.rank or (e.doc_id == occurrence.doc_id and e.start < s.end and s.start < e.end)
         for e in evidence
     )
 
 
-def _with_stated_terms(q: QuestionInfo, about: Candidate, sentence: str) -> tuple[float, float]:
-    """(answer slot, content coverage) of the corpus sentence, where the question's names and words the
-    generated sentence states count as found too."""
-    stated = sentences_in("", sentence, 0, len(sentence))
-    matched = set(about.matched) | {
-        w
-        for w in q.content | set(q.slot_names) | set(q.other_names)
-        if any(w in s.lemmas or s.has_name(w) for s in stated)
-    }
-    content = q.content - {q.type_noun} if about.short is not None and q.type_noun else q.content
-    coverage = max(about.coverage, len(content & matched) / len(content) if content else 0.0)
-    if any(r not in matched for r in q.roles):
-        return about.slot, coverage
-    named = sum(1 for n in q.slot_names if n in matched) / len(q.slot_names) if q.slot_names else 1.0
-    return max(about.slot, named), coverage
-
-
-def relevance(
+def stated(
     question: str,
     sentence: str,
     evidence: Sequence[Citation],
     passages: list[Passage],
     index: Index,
     embedder: Embedder,
-) -> float:
-    """How well ``sentence`` (supported by ``evidence``, spans inside ``passages``) answers ``question``, in [0, 1].
+) -> Stated:
+    """Whether ``sentence`` (supported by ``evidence``, spans inside ``passages``) answers ``question``.
 
-    Example: for "Where does Omar Lamrani work?", "Lamrani is a senior analyst at Stratfor." scores high and
-    "CAATSA lets the US penalise buyers of Russian arms." low, though both are true to their passages.
+    Example: for "Where does Omar Lamrani work?", "Lamrani is a senior analyst at Stratfor." answers and
+    "CAATSA lets the US penalise buyers of Russian arms." does not, though both are true to their passages.
     """
-    return max((r.score for r in _restated(question, sentence, evidence, passages, index, embedder)), default=0.0)
+    by_reader = _by_reader(question, sentence, evidence, passages, index, embedder)
+    if by_reader.answers:
+        return by_reader
+    score, span = rules_relevance(question, sentence, evidence, passages, index, embedder)
+    if score >= rules_threshold():
+        return Stated(score, span, answers=True)
+    return Stated(round(max(score, by_reader.relevance), 4), None)
+
+
+def _by_reader(
+    question: str,
+    sentence: str,
+    evidence: Sequence[Citation],
+    passages: list[Passage],
+    index: Index,
+    embedder: Embedder,
+) -> Stated:
+    """The reader's probability for the best candidate the sentence states, read in the passages it cites."""
+    reader = _reader(embedder)
+    ranking = _ranking(embedder, question, passages, index)
+    if ranking.asked.yes_no:
+        decision = reader.decide_yes_no(question, [sentence])
+        return Stated(decision.score, decision.answer, answers=True) if decision.answer else Stated(0.0, None)
+    groups: dict[str, list[tuple[float, Occurrence]]] = {}
+    for score, o in zip(ranking.scores, ranking.occurrences):
+        if _cited(o, evidence):
+            groups.setdefault(o.norm, []).append((score, o))
+    best = Stated(0.0, None)
+    for members in groups.values():
+        span = span_in(sentence, members[0][1].text)
+        if span is None:
+            continue
+        probability = reader.probability(question, ranking, max(members, key=lambda pair: pair[0]))
+        if probability > best.relevance:
+            best = Stated(probability, None if ranking.asked.kind in SENTENCE_ANSWERS else span)
+    return replace(best, answers=best.relevance >= reader_threshold())
 
 
 def short_answer(
     question: str, sentences: Sequence[AnswerSentence], passages: list[Passage], index: Index, embedder: Embedder
 ) -> str | None:
     """The answer span of the sentence that answers best, as that sentence words it; None when the question
-    asks for no entity or no sentence that answers (relevance at the threshold) gives one."""
-    best: tuple[float, str] | None = None
-    for s in sentences:
-        for r in _restated(question, s.text, s.citations, passages, index, embedder):
-            if r.span is not None and r.score >= relevance_threshold() and (best is None or r.score > best[0]):
-                best = (r.score, r.span)
-    return best[1] if best is not None else None
+    asks for no entity or no sentence answers."""
+    found = [stated(question, s.text, s.citations, passages, index, embedder) for s in sentences]
+    answering = [f for f in found if f.answers and f.span is not None]
+    return max(answering, key=lambda f: f.relevance).span if answering else None

@@ -150,7 +150,8 @@ class Reattribution:
 @dataclass(frozen=True)
 class IrrelevantSentence:
     """A sentence of a generated reply the passages support but that does not answer the question: listed
-    apart, not shown as the answer (``relevance`` below ``rag.answer.relevance.relevance_threshold()``)."""
+    apart, not shown as the answer (``rag.answer.relevance.stated``: neither the reader nor the rules
+    answer with it)."""
 
     text: str
     relevance: float

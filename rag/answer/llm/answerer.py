@@ -31,7 +31,7 @@ from rag.answer.llm.config import LLMConfig
 from rag.answer.llm.prompt import build_messages
 from rag.answer.llm.reply import ReplySentence, complete_sentences, parse_reply, reply_declines
 from rag.answer.llm.verification import KEEP_VERDICTS, Checked, SentenceVerifier
-from rag.answer.relevance import relevance, relevance_threshold, short_answer
+from rag.answer.relevance import short_answer, stated
 from rag.check.formats import MARKER
 from rag.records import Abstention, Answer, AnswerSentence, Generation, Passage, RejectedAnswer, ReplyVerdict
 
@@ -146,8 +146,8 @@ class LLMAnswerer:
         if sentence not in cache:
             checked = self.verify(sentence, passages, index)
             if checked.supported:
-                score = relevance(question, sentence.text, checked.citations, passages, index, self.embedder)
-                checked = replace(checked, relevance=round(score, 4), answers=score >= relevance_threshold())
+                judged = stated(question, sentence.text, checked.citations, passages, index, self.embedder)
+                checked = replace(checked, relevance=round(judged.relevance, 4), answers=judged.answers)
             cache[sentence] = checked
         return cache[sentence]
 

@@ -21,7 +21,7 @@ from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
 from rag.answer.reader.reading import passage_sentences, rarity
 from rag.answer.reader.vectors import StaticVectors, TypeMatcher
-from rag.answer.reader.yes_no import UNDECIDED, Claim, Decision, decide, yes_no_claim
+from rag.answer.reader.yes_no import UNDECIDED, Decision, decide, yes_no_claim
 from rag.budget import check_time_budget
 from rag.check.checker import shared_judge
 from rag.check.judge import LexicalEmbeddingJudge
@@ -49,6 +49,18 @@ SHOWN_CANDIDATES = 3
 DECIDING = 3
 FAST_BATCH = FAST_PATH_MAX_TEXTS
 READS = 10  # passages the model was fitted on (eval/train_reader.py --k)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The reader's view of a question over its passages: what it asks, every candidate occurrence, and
+    each candidate string's best (score, occurrence), best first."""
+
+    asked: AskedFor
+    occurrences: list[Occurrence]
+    scores: list[float]  # the model's, one per occurrence
+    best_of: list[tuple[float, Occurrence]]
+    best_passage_score: float
 
 
 @lru_cache(maxsize=1024)
@@ -141,31 +153,45 @@ class ReaderAnswerer:
             o.features["cand_type_sim"] = to_type.get(o.text, 0.0)
             o.features["type_label_sim"] = label_fit.get(o.label, 0.0)
 
-    def answer(self, question: str, passages: list[Passage], index: Index) -> Answer:
-        """The best candidate's sentence, cited, with the candidate as the short answer (yes/no: ``_yes_no``)."""
+    def rank(self, question: str, passages: list[Passage], index: Index) -> Ranking:
+        """Every candidate occurrence scored by the model, and the strings ranked by their best occurrence."""
         model = self.model or load_reader()
         q, occurrences = self.read(question, passages, index)
-        if not occurrences:
+        scores = [float(s) for s in model.score([o.features for o in occurrences])] if occurrences else []
+        groups: dict[str, list[tuple[float, Occurrence]]] = defaultdict(list)
+        for score, o in zip(scores, occurrences):
+            groups[o.norm].append((score, o))
+        ranked = sorted(groups.values(), key=lambda g: max(s for s, _ in g), reverse=True)
+        best_of = [max(g, key=lambda pair: pair[0]) for g in ranked]
+        return Ranking(q, occurrences, scores, best_of, max((p.score for p in passages), default=0.0))
+
+    def probability(self, question: str, ranking: Ranking, chosen: tuple[float, Occurrence]) -> float:
+        """The calibrated probability that ``chosen`` (a score and an occurrence) is the right short answer,
+        were it given as the answer: the calibration's inputs with it in first place, the other strings after."""
+        model = self.model or load_reader()
+        score, occurrence = chosen
+        others = [s for s, o in ranking.best_of if o.norm != occurrence.norm]
+        sentence = str(occurrence.sentence.span)
+        cosine = float(self.embedder.encode_cached([sentence])[0] @ self.embedder.encode_query(question))
+        every = [o.features for o in ranking.occurrences]
+        inputs = confidence_inputs([score, *others], occurrence.features, ranking.best_passage_score, cosine, every)
+        return model.probability(inputs)
+
+    def answer(self, question: str, passages: list[Passage], index: Index) -> Answer:
+        """The best candidate's sentence, cited, with the candidate as the short answer (yes/no: ``_yes_no``)."""
+        ranking = self.rank(question, passages, index)
+        q = ranking.asked
+        if not ranking.occurrences:
             return Answer(
                 question, (), tuple(passages), answerer=self.name, abstention=Abstention("no candidate answer")
             )
         if q.yes_no:
-            return self._yes_no(question, occurrences, passages)
-        scores = model.score([o.features for o in occurrences])
-        groups: dict[str, list[tuple[float, Occurrence]]] = defaultdict(list)
-        for score, o in zip(scores, occurrences):
-            groups[o.norm].append((float(score), o))
-        ranked = sorted(groups.values(), key=lambda g: max(s for s, _ in g), reverse=True)
-        group_scores = [max(s for s, _ in g) for g in ranked]
-        _, best = max(ranked[0], key=lambda pair: pair[0])
-        cosine = float(self.embedder.encode_cached([str(best.sentence.span)])[0] @ self.embedder.encode_query(question))
-        every = [o.features for o in occurrences]
-        inputs = confidence_inputs(group_scores, best.features, max(p.score for p in passages), cosine, every)
-        probability = model.probability(inputs)
+            return self._yes_no(question, ranking.occurrences, passages)
+        probability = self.probability(question, ranking, ranking.best_of[0])
+        best = ranking.best_of[0][1]
         sentence = best.sentence
         citation = Citation(best.doc_id, sentence.start, sentence.end, str(sentence.span), sentence.passage.rank)
-        tops = [max(g, key=lambda pair: pair[0])[1] for g in ranked[:SHOWN_CANDIDATES]]
-        shown = tuple(ReaderCandidate(o.text, o.label, round(s, 4)) for o, s in zip(tops, group_scores))
+        shown = tuple(ReaderCandidate(o.text, o.label, round(s, 4)) for s, o in ranking.best_of[:SHOWN_CANDIDATES])
         features = ReaderFeatures(q.kind, q.type_phrase, shown, round(probability, 4))
         return Answer(
             question,
@@ -177,23 +203,23 @@ class ReaderAnswerer:
             features=features,
         )
 
-    def _decide(self, claim: Claim, sentences: list[str]) -> Decision:
+    def decide_yes_no(self, question: str, sentences: list[str]) -> Decision:
+        """Whether one of ``sentences`` decides a yes/no question: "yes", "no" or undecided (``yes_no``)."""
+        claim = yes_no_claim(_parsed_question(question))
+        if claim is None:
+            return Decision(None, reason=UNDECIDED)
         judge, lock = shared_judge(self.embedder)
         with lock:  # the judge is shared with the LLM answerer's checks, across the app's threads
             return decide(claim, sentences, judge, judge.thresholds)
 
     def _yes_no(self, question: str, occurrences: list[Occurrence], passages: list[Passage]) -> Answer:
         """ "yes" or "no" with the sentence that decides it, or an abstention (see ``yes_no``)."""
-        claim = yes_no_claim(_parsed_question(question))
         closest: dict[tuple[str, int], Sentence] = {}
         for o in sorted(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"], reverse=True):
             closest.setdefault((o.doc_id, o.sentence.start), o.sentence)
         sentences = list(closest.values())[:DECIDING]
-        decision = (
-            self._decide(claim, [str(s.span) for s in sentences])
-            if claim is not None
-            else Decision(None, reason=UNDECIDED)
-        )
+        decision = self.decide_yes_no(question, [str(s.span) for s in sentences])
+        claim = yes_no_claim(_parsed_question(question))
         features = YesNoFeatures(claim.text if claim is not None else "", round(decision.score, 4))
         if decision.answer is None:
             abstention = Abstention(decision.reason)
