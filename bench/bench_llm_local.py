@@ -1,4 +1,5 @@
-"""The LLM answerer with a real local model beside the extractive answerer (a bench, never a test or CI).
+"""The LLM answerer with a real local model beside the extractive answerer and the reader (a bench, never
+a test or CI).
 
 Needs an OpenAI-compatible server on loopback, e.g. llama.cpp's Python server with the 1.5B GGUF of
 ../shared/MODELS.md (docs/llm.md, "A real local model", says how to build and check it):
@@ -7,11 +8,12 @@ Needs an OpenAI-compatible server on loopback, e.g. llama.cpp's Python server wi
         .venv/bin/python bench/bench_llm_local.py --dev-index /work/scratch/idx-dev --dev-limit 100
 
 Each gold set (eval/seeds_gold.jsonl over an index of seeds/, then the first --dev-limit dev-2023
-news-quiz questions over --dev-index) goes through `rag eval` once per answerer, in a separate process,
+news-quiz questions over --dev-index, and with --train-index --train-limit evenly spaced train-2024
+questions, the set to try prompt changes on) goes through `rag eval` once per answerer, in a separate process,
 with `--no-rebuild` (the dev index is used as it is). Printed per set and answerer: correct answers (of
 the answerable), correct abstentions, abstention F1, the share of answerable questions whose gold answer
 is inside the sentences shown, latency p50 / p95, sentences shown that the citation checker does not
-call supported (should be 0), and failed questions. Then every wrong answer the LLM shows (for dev-2023
+call supported (should be 0), and failed questions. Then every wrong answer the LLM shows (for newsqa
 only ids: its questions stay in ../shared). Run folders go to bench/out/ (ignored by git).
 """
 
@@ -29,6 +31,7 @@ from common import OUT, ROOT, machine, percentile, table
 
 SEEDS = ROOT / "eval" / "seeds_gold.jsonl"
 DEV = ROOT.parent / "shared" / "benchmarks" / "newsqa" / "dev-2023" / "questions.jsonl"
+TRAIN = ROOT.parent / "shared" / "benchmarks" / "newsqa" / "train-2024" / "questions.jsonl"
 
 
 def subset(path: Path, limit: int | None, name: str, spread: bool = False) -> Path:
@@ -110,7 +113,11 @@ def main() -> int:
     parser.add_argument("--seeds-index", default=str(OUT / "idx-seeds"), help="an index of seeds/ (built if missing)")
     parser.add_argument("--time-budget", type=float, default=600.0, help="seconds per question (default 600)")
     parser.add_argument("--llm-timeout", type=float, default=300.0, help="seconds to the first word (default 300)")
-    parser.add_argument("--only", choices=["seeds", "dev"], help="one gold set only")
+    parser.add_argument(
+        "--train-index", help="an index of the train-2024 articles: also runs --train-limit train questions"
+    )
+    parser.add_argument("--train-limit", type=int, default=20, help="N evenly spaced train-2024 questions (default 20)")
+    parser.add_argument("--only", choices=["seeds", "dev", "train"], help="one gold set only")
     args = parser.parse_args()
     if "RAG_LLM_BASE_URL" not in os.environ:
         raise SystemExit("set RAG_LLM_BASE_URL and RAG_LLM_MODEL to a running OpenAI-compatible server first")
@@ -123,6 +130,8 @@ def main() -> int:
         if not args.dev_index:
             raise SystemExit("give --dev-index DIR (an index of the dev-2023 articles), or --dev-limit 0")
         sets.append(("dev", subset(DEV, args.dev_limit, "dev"), args.dev_index))
+    if args.train_index:  # the design set: prompt and relevance changes are tried here, never on seeds or dev
+        sets.append(("train", subset(TRAIN, args.train_limit, "train", spread=True), args.train_index))
     print(machine())
     print(f"LLM: {os.environ.get('RAG_LLM_MODEL')} at {os.environ['RAG_LLM_BASE_URL']}", flush=True)
     for name, gold, index in sets:
@@ -130,7 +139,7 @@ def main() -> int:
             continue
         columns: dict[str, dict[str, str]] = {}
         llm_rows: list[dict] = []
-        for answerer in ("extractive", "llm"):
+        for answerer in ("extractive", "reader", "llm"):
             out = OUT / f"llm-local-{name}-{answerer}"
             code, seconds = run_eval(gold, index, answerer, out, args)
             if not (out / "results.jsonl").is_file():
@@ -148,7 +157,7 @@ def main() -> int:
         print(f"\nWrong answers the LLM shows ({len(wrong)}):")
         golds = {q["id"]: q.get("answers") for q in map(json.loads, gold.read_text(encoding="utf-8").splitlines())}
         for r in wrong:
-            if name == "seeds":
+            if name == "seeds":  # newsqa questions stay in ../shared
                 print(
                     f"- {r['id']} [{r['scores']['status']}] {r['question']} -> {r['answer']} (gold: {golds[r['id']]})"
                 )

@@ -259,6 +259,16 @@ def test_a_sentence_stating_the_readers_answer_answers_though_the_rules_miss_it(
     assert judged.answers
 
 
+def test_a_list_question_gets_the_whole_list_the_sentence_gives_as_its_short_answer(retriever, seed_index, embedder):
+    question = "Which countries already operate the older S-300 system?"
+    passages = retrieve(question, retriever, 5)
+    holder = next(p for p in passages if "Algeria" in p.text)
+    cited = Citation(holder.doc_id, holder.start, holder.end, holder.text, holder.rank)
+    sentence = "The S-300 is already deployed in Algeria, Greece, Bulgaria, Belarus, Egypt, Syria and Vietnam."
+    found = short_answer(question, [AnswerSentence(sentence, (cited,))], passages, seed_index, embedder)
+    assert found == "Algeria, Greece, Bulgaria, Belarus, Egypt, Syria and Vietnam"
+
+
 def test_a_true_sentence_that_does_not_answer_is_listed_apart(script, answerer, retriever, seed_index):
     script.steps = [Step("reply", caatsa_then(""))]
     answer = ask(LAMRANI, retriever, answerer, k=5)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from rag.answer.reader.answerer import SENTENCE_ANSWERS, Ranking, ReaderAnswerer
+from rag.answer.reader.answerer import SENTENCE_ANSWERS, Ranking, ReaderAnswerer, listed
 from rag.answer.reader.features import Occurrence
 from rag.answer.rules_relevance import rules_relevance, rules_threshold, span_in
 from rag.answer.thresholds import load_threshold
@@ -129,10 +129,22 @@ def _by_reader(
         span = span_in(sentence, members[0][1].text)
         if span is None:
             continue
-        probability = reader.probability(question, ranking, max(members, key=lambda pair: pair[0]))
+        chosen = max(members, key=lambda pair: pair[0])
+        probability = reader.probability(question, ranking, chosen)
         if probability > best.relevance:
-            best = Stated(probability, None if ranking.asked.kind in SENTENCE_ANSWERS else span)
+            best = Stated(probability, _short(ranking, chosen[1], sentence, span))
     return replace(best, answers=best.relevance >= reader_threshold())
+
+
+def _short(ranking: Ranking, occurrence: Occurrence, sentence: str, span: str) -> str | None:
+    """The short answer the reader would give with this candidate, as the sentence words it: none for a
+    why/how question, the items listed with it for a list question ("which countries …") when the sentence
+    lists them too."""
+    if ranking.asked.kind in SENTENCE_ANSWERS:
+        return None
+    if ranking.asked.plural:
+        return span_in(sentence, listed(occurrence)) or span
+    return span
 
 
 def short_answer(

@@ -197,7 +197,7 @@ class ReaderAnswerer:
             question,
             (AnswerSentence(citation.text, (citation,)),),
             tuple(passages),
-            short_answer=None if q.kind in SENTENCE_ANSWERS else _listed(best) if q.plural else best.text,
+            short_answer=None if q.kind in SENTENCE_ANSWERS else listed(best) if q.plural else best.text,
             score=round(probability, 4),
             answerer=self.name,
             features=features,
@@ -243,7 +243,7 @@ class ReaderAnswerer:
         )
 
 
-def _listed(best: Occurrence) -> str:
+def listed(best: Occurrence) -> str:
     """The candidate with the items coordinated with it: "Algeria" -> "Algeria, Greece and Vietnam"."""
     span: Any = best.sentence.span
     offset = best.sentence.paragraph_start
