@@ -19,7 +19,7 @@ from rag.answer.llm.prompt import build_messages
 from rag.answer.llm.reply import missing_codes, parse_reply
 from rag.answer.pipeline import ask, retrieve, stream_ask
 from rag.errors import RagError
-from rag.records import NO_ANSWER
+from rag.records import NO_ANSWER, Answer
 
 from .llm_server import Step, passage_with
 
@@ -80,6 +80,32 @@ def test_well_cited_reply_is_kept_with_offsets_inside_the_cited_passage(script, 
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert body["messages"][1]["content"].count("<passage id=") == len(answer.passages)
     assert INDIA in body["messages"][1]["content"]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The US imposed sanctions on India for its S-400 purchase.",
+        "India signed a $5 billion contract for the S-400 and expects its first shipment next year.",
+        "Turkey bought the S-400 from Russia despite US sanctions.",
+    ],
+)
+def test_a_kept_sentence_is_supported_by_its_citations_as_shown(sentence, embedder, retriever, seed_index):
+    """What the verifier keeps, `rag check` of the answer as shown supports too: where no single span the
+    checker picked supports the sentence alone, the passage it verified against is cited."""
+    from rag.answer.llm.reply import ReplySentence
+    from rag.answer.llm.verification import SentenceVerifier
+    from rag.records import AnswerSentence
+
+    passages = retrieve(INDIA, retriever, 5)
+    verifier = SentenceVerifier(embedder)
+    for passage in passages:
+        checked = verifier.verify(ReplySentence(sentence, (passage.rank,)), passages, seed_index)
+        if not checked.kept:
+            continue
+        shown = Answer(INDIA, (AnswerSentence(sentence, checked.citations),), tuple(passages), answerer="llm")
+        report = verifier.checker(seed_index).check_record(shown.to_dict(), propose=False)
+        assert [v.verdict for v in report.verdicts] == ["supported"], (passage.rank, checked.citations)
 
 
 def test_citation_to_a_passage_that_does_not_exist_is_removed(script, answerer, retriever, seed_index):

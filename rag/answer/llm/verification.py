@@ -181,7 +181,17 @@ class SentenceVerifier:
         if verdict.verdict not in self.keep or verdict.evidence is None:
             return Checked(sentence, verdict.verdict, verdict.score, (*verdict.reasons, *ignored))
         citations = self._citations(verdict, item, by_rank, checker)
+        if not self._shown_citations_support(sentence.text, citations, checker):
+            # The passage supported it, but no span the checker picked does alone (the support spreads over
+            # sentences): cite what was verified, so that `rag check` of the answer shown agrees.
+            citations = tuple(Citation(e.doc_id, e.start, e.end, e.text, n) for e, n in zip(cited, cited_labels))
         return Checked(sentence, verdict.verdict, verdict.score, verdict.reasons, citations)
+
+    def _shown_citations_support(self, text: str, citations: tuple[Citation, ...], checker: CitationChecker) -> bool:
+        """Whether the citations as shown support the sentence, as `rag check` (and `rag eval`) will judge it."""
+        evidence = tuple(Evidence(c.doc_id, c.start, c.end, c.text) for c in citations)
+        labels = tuple(c.passage_rank or 0 for c in citations)
+        return checker.check_sentence(CitedSentence(text, evidence, labels), propose=False).verdict in self.keep
 
     def _citations(
         self, verdict: SentenceVerdict, item: CitedSentence, by_rank: dict[int, Passage], checker: CitationChecker
