@@ -316,7 +316,7 @@ def test_sentences_listed_apart_are_shown_apart_by_the_cli_and_the_app(
 
 
 def test_the_prompt_ends_by_asking_for_a_cited_answer_and_only_the_rules_mention_the_decline(retriever, seed_index):
-    """A small model repeats the decline sentence wherever the user message holds it (16 of 16 answerable
+    """A small model repeats the decline sentence wherever the user message holds it (11 of 16 answerable
     train-2024 news questions declined): the user message ends on the question and the request to answer."""
     from rag.answer.llm.prompt import SYSTEM_PROMPT, build_messages
 
