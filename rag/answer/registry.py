@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm.answerer import LLMAnswerer
 from rag.answer.llm.config import LLMConfig
-from rag.answer.reader.answerer import ReaderAnswerer
+from rag.answer.reader.answerer import ReaderAnswerer, shared_reader
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -29,14 +29,9 @@ def _extractive(embedder: Embedder) -> ExtractiveAnswerer:
     return ExtractiveAnswerer(embedder)
 
 
-@lru_cache(maxsize=4)
-def _reader(embedder: Embedder) -> ReaderAnswerer:
-    return ReaderAnswerer(embedder)
-
-
 def default_answerer(retriever: Retriever) -> ReaderAnswerer:
     """The shared reader for a retriever's embedder (its caches live as long as the process)."""
-    return _reader(retriever.embedder)
+    return shared_reader(retriever.embedder)
 
 
 def answerer_for(

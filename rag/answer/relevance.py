@@ -3,7 +3,7 @@
 The citation checker says whether a generated sentence is *true to the passages*; these say whether it
 *answers*: a true sentence about CAATSA is no answer to "Where does Omar Lamrani work?".
 
-* ``relevance(question, sentence, evidence, …) -> float`` in [0, 1];
+* ``stated(question, sentence, evidence, …) -> Stated``: whether it answers, how well, and its answer span;
 * ``short_answer(question, sentences, …) -> str | None``: the answer span, as the sentence words it.
 
 Two scorers judge, and a sentence answers when either would answer with it:
@@ -20,13 +20,14 @@ Two scorers judge, and a sentence answers when either would answer with it:
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from rag.answer.reader.answerer import SENTENCE_ANSWERS, Ranking, ReaderAnswerer, listed
+from rag.answer.reader.answerer import SENTENCE_ANSWERS, Ranking, listed, shared_reader
 from rag.answer.reader.features import Occurrence
 from rag.answer.rules_relevance import rules_relevance, rules_threshold, span_in
 from rag.answer.thresholds import load_threshold
@@ -53,25 +54,23 @@ class Stated:
     answers: bool = False
 
 
-@lru_cache(maxsize=4)
-def _reader(embedder: Embedder) -> ReaderAnswerer:
-    return ReaderAnswerer(embedder)
-
-
 _RANKINGS: OrderedDict[tuple, tuple[Index, Ranking]] = OrderedDict()
 RANKINGS_KEPT = 8
+_RANKINGS_LOCK = threading.Lock()
 
 
 def _ranking(embedder: Embedder, question: str, passages: list[Passage], index: Index) -> Ranking:
     """The reader's ranking, once per question and passages (every sentence of a reply is judged on it)."""
     key = (id(embedder), question, tuple(passages))
-    kept = _RANKINGS.get(key)
+    with _RANKINGS_LOCK:  # the app answers in threads
+        kept = _RANKINGS.get(key)
     if kept is not None and kept[0] is index:
         return kept[1]
-    ranking = _reader(embedder).rank(question, passages, index)
-    _RANKINGS[key] = (index, ranking)
-    while len(_RANKINGS) > RANKINGS_KEPT:
-        _RANKINGS.popitem(last=False)
+    ranking = shared_reader(embedder).rank(question, passages, index)
+    with _RANKINGS_LOCK:
+        _RANKINGS[key] = (index, ranking)
+        while len(_RANKINGS) > RANKINGS_KEPT:
+            _RANKINGS.popitem(last=False)
     return ranking
 
 
@@ -115,7 +114,7 @@ def _by_reader(
     embedder: Embedder,
 ) -> Stated:
     """The reader's probability for the best candidate the sentence states, read in the passages it cites."""
-    reader = _reader(embedder)
+    reader = shared_reader(embedder)
     ranking = _ranking(embedder, question, passages, index)
     if ranking.asked.yes_no:
         decision = reader.decide_yes_no(question, [sentence])

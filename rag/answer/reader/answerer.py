@@ -243,6 +243,13 @@ class ReaderAnswerer:
         )
 
 
+@lru_cache(maxsize=4)
+def shared_reader(embedder: Embedder) -> ReaderAnswerer:
+    """One reader per embedder for the whole process (its caches of parses and vectors are shared by the
+    ``reader`` answerer and the LLM answerer's relevance check)."""
+    return ReaderAnswerer(embedder)
+
+
 def listed(best: Occurrence) -> str:
     """The candidate with the items coordinated with it: "Algeria" -> "Algeria, Greece and Vietnam"."""
     span: Any = best.sentence.span
