@@ -140,5 +140,7 @@ def rules_relevance(
     """How well ``sentence`` (supported by ``evidence``) answers ``question`` by the extractive answerer's
     scoring, in [0, 1], and the answer span as the sentence words it (None when it gives none)."""
     found = _restated(question, sentence, evidence, passages, index, embedder)
-    best = max(found, key=lambda r: (r.score, r.span is not None), default=None)
+    # A part of a two-part question that answers with a span first (its span is the short answer), else the
+    # best-scored part.
+    best = max(found, key=lambda r: (r.score >= rules_threshold() and r.span is not None, r.score), default=None)
     return (best.score, best.span) if best is not None else (0.0, None)

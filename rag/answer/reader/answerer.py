@@ -21,7 +21,7 @@ from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
 from rag.answer.reader.reading import passage_sentences, rarity
 from rag.answer.reader.vectors import StaticVectors, TypeMatcher
-from rag.answer.reader.yes_no import UNDECIDED, Decision, decide, yes_no_claim
+from rag.answer.reader.yes_no import UNDECIDED, Claim, Decision, decide, yes_no_claim
 from rag.budget import check_time_budget
 from rag.check.checker import shared_judge
 from rag.check.judge import LexicalEmbeddingJudge
@@ -205,7 +205,9 @@ class ReaderAnswerer:
 
     def decide_yes_no(self, question: str, sentences: list[str]) -> Decision:
         """Whether one of ``sentences`` decides a yes/no question: "yes", "no" or undecided (``yes_no``)."""
-        claim = yes_no_claim(_parsed_question(question))
+        return self._decide(yes_no_claim(_parsed_question(question)), sentences)
+
+    def _decide(self, claim: Claim | None, sentences: list[str]) -> Decision:
         if claim is None:
             return Decision(None, reason=UNDECIDED)
         judge, lock = shared_judge(self.embedder)
@@ -218,8 +220,8 @@ class ReaderAnswerer:
         for o in sorted(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"], reverse=True):
             closest.setdefault((o.doc_id, o.sentence.start), o.sentence)
         sentences = list(closest.values())[:DECIDING]
-        decision = self.decide_yes_no(question, [str(s.span) for s in sentences])
         claim = yes_no_claim(_parsed_question(question))
+        decision = self._decide(claim, [str(s.span) for s in sentences])
         features = YesNoFeatures(claim.text if claim is not None else "", round(decision.score, 4))
         if decision.answer is None:
             abstention = Abstention(decision.reason)
