@@ -140,7 +140,10 @@ def rules_relevance(
     """How well ``sentence`` (supported by ``evidence``) answers ``question`` by the extractive answerer's
     scoring, in [0, 1], and the answer span as the sentence words it (None when it gives none)."""
     found = _restated(question, sentence, evidence, passages, index, embedder)
-    # A part of a two-part question that answers with a span first (its span is the short answer), else the
-    # best-scored part.
-    best = max(found, key=lambda r: (r.score >= rules_threshold() and r.span is not None, r.score), default=None)
-    return (best.score, best.span) if best is not None else (0.0, None)
+    if not found:
+        return 0.0, None
+    # The best part's score; the span of the best part that answers with one (a two-part question's other
+    # part may answer without giving a span).
+    with_span = [r for r in found if r.span is not None and r.score >= rules_threshold()]
+    best = max(with_span or found, key=lambda r: r.score)
+    return max(r.score for r in found), best.span
