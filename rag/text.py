@@ -40,8 +40,8 @@ def fold_name(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Folded word tokens; dots inside acronyms are dropped ("U.S." -> "us")."""
-    text = re.sub(r"\b((?:[a-z]\.){2,})", lambda m: m.group(1).replace(".", ""), fold(text))
+    """Folded word tokens; dots inside acronyms are dropped, also when spaced ("U.S.", "U. S." -> "us")."""
+    text = re.sub(r"\b[a-z]\.(?: ?[a-z]\.)+", lambda m: m.group(0).replace(".", "").replace(" ", ""), fold(text))
     return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text)
 
 

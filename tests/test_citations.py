@@ -77,6 +77,13 @@ def test_names_match_surnames_aliases_and_acronyms():
     assert not name_found("China", "GPE", evidence)
 
 
+def test_initials_match_with_or_without_spaces():
+    # A model may write "U. S." where the article has "U.S." (seen with a 1.5B model's reply).
+    assert name_found("U. S.", "GPE", NameIndex.of("during the recent U.S. troop withdrawal"))
+    assert name_found("J.K. Rowling", "PERSON", NameIndex.of("the author J. K. Rowling said"))
+    assert not name_found("U. K.", "GPE", NameIndex.of("during the recent U.S. troop withdrawal"))
+
+
 # ---------------------------------------------------------------------------
 # Verdicts
 

@@ -171,10 +171,29 @@ def test_missing_codes():
     assert missing_codes("India paid $5bn in 2019 for the 3rd batch", ["no figures here"]) == []
 
 
-def test_reply_without_citations_is_removed_and_abstains(script, answerer, retriever):
+def test_a_sentence_without_a_citation_is_kept_only_where_a_passage_supports_it(
+    script, answerer, retriever, seed_index
+):
+    # Small models forget markers: the passage that supports the sentence becomes its citation, shown as such.
     script.steps = [
-        Step("reply", "India signed a $5 billion contract for the S-400. It expects the first shipment next year.")
+        Step("reply", "India signed a $5 billion contract for the S-400. India paid for it with gold in 1999.")
     ]
+    answer = ask(INDIA, retriever, answerer, k=5)
+    assert answer.text == "India signed a $5 billion contract for the S-400."
+    assert_citations_valid(answer, seed_index)
+    holder = next(p.rank for p in answer.passages if "$5 billion contract" in p.text)
+    (change,) = answer.reattributed
+    assert (change.cited, change.supported_by, change.describe()) == (
+        (),
+        (holder,),
+        f"uncited, supported by [{holder}]",
+    )
+    (removed,) = answer.removed
+    assert removed.verdict == "uncited" and "no retrieved passage supports it" in removed.reasons
+
+
+def test_a_reply_without_any_supported_sentence_abstains(script, answerer, retriever):
+    script.steps = [Step("reply", "India paid for it with gold in 1999. Its first shipment reached Delhi in 1998.")]
     answer = ask(INDIA, retriever, answerer, k=5)
     assert answer.abstained
     assert [r.verdict for r in answer.removed] == ["uncited", "uncited"]

@@ -133,15 +133,16 @@ def _labels(labels: tuple[int, ...]) -> str:
 @dataclass(frozen=True)
 class Reattribution:
     """A sentence of a generated reply kept with other citations than the model gave: the passages it cited
-    do not support it, another retrieved passage does."""
+    (if any) do not support it, another retrieved passage does."""
 
     text: str
     cited: tuple[int, ...]  # the [n] labels the model wrote
     supported_by: tuple[int, ...]  # the passages that support the sentence, now its citations
 
     def describe(self) -> str:
-        """ "cited [2], supported by [4]" """
-        return f"cited {_labels(self.cited)}, supported by {_labels(self.supported_by)}"
+        """ "cited [2], supported by [4]"; "uncited, supported by [4]" when the model cited nothing"""
+        cited = f"cited {_labels(self.cited)}" if self.cited else "uncited"
+        return f"{cited}, supported by {_labels(self.supported_by)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "cited": list(self.cited), "supported_by": list(self.supported_by)}

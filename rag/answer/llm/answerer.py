@@ -5,8 +5,9 @@ Every sentence of the model's reply (``rag.answer.llm.reply``) is verified
 
 * supported sentences are kept, each with the checker's best evidence span
   (``doc.text[start:end]``) as its citation;
-* a sentence its cited passages do not support, but another retrieved passage
-  does, is kept with that passage as its citation and listed in ``Answer.reattributed``;
+* a sentence its cited passages do not support (or that cites nothing), but another
+  retrieved passage does, is kept with that passage as its citation and listed in
+  ``Answer.reattributed``;
 * all others (partly supported, unsupported, uncited, or citing a passage that
   does not exist, with no other passage supporting them) are removed and listed
   in ``Answer.removed``;

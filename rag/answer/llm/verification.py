@@ -1,10 +1,11 @@
 """Verifying one sentence of an LLM reply: is it supported by the passages it cites, or else by another one?
 
 A sentence goes through ``rag.check.checker.CitationChecker`` against the passages it cites (text addressed
-to an AI left out, see ``rag.answer.llm.injection``). When they do not support it but it did cite something,
+to an AI left out, see ``rag.answer.llm.injection``). When they do not support it, or it cites nothing,
 each other retrieved passage is tried alone: a small model often cites the wrong number for a true
-sentence, and the first that supports it becomes its citation, recorded as a re-attribution ("cited [2],
-supported by [4]"). Only a sentence no passage supports is removed.
+sentence, or forgets the marker, and the passage that supports it best becomes its citation, recorded as a
+re-attribution ("cited [2], supported by [4]"; "uncited, supported by [4]"). Only a sentence no passage
+supports is removed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 KEEP_VERDICTS = ("supported",)
 NOT_ELSEWHERE = "no other retrieved passage supports it"
+NOT_ANYWHERE = "no retrieved passage supports it"
 
 
 @dataclass(frozen=True)
@@ -125,21 +127,22 @@ class SentenceVerifier:
         return self._checker[1]
 
     def verify(self, sentence: ReplySentence, passages: list[Passage], index: Index) -> Checked:
-        """Checks one reply sentence against the passages it cites, then, when they do not support it, against
-        each other retrieved passage."""
+        """Checks one reply sentence against the passages it cites, then, when they do not support it (or it
+        cites none), against each other retrieved passage."""
         if sentence.declined:
             return Checked(sentence, "declined", 0.0, ("the model said the passages do not answer",))
         check_time_budget()
         by_rank = {p.rank: p for p in passages}
         with self._lock:
             checked = self._check(sentence, sentence.labels, by_rank, index)
-            if checked.kept or not sentence.labels:
+            if checked.kept:
                 return checked
             others = [p.rank for p in passages if p.rank not in sentence.labels]
             found = [self._check(sentence, (rank,), by_rank, index) for rank in others]
             best = max((c for c in found if c.kept), key=lambda c: c.score, default=None)
         if best is None:
-            return Checked(sentence, checked.verdict, checked.score, (*checked.reasons, NOT_ELSEWHERE))
+            elsewhere = NOT_ELSEWHERE if sentence.labels else NOT_ANYWHERE
+            return Checked(sentence, checked.verdict, checked.score, (*checked.reasons, elsewhere))
         ranks = tuple(dict.fromkeys(c.passage_rank for c in best.citations if c.passage_rank is not None))
         return Checked(sentence, best.verdict, best.score, best.reasons, best.citations, ranks)
 
