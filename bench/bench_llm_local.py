@@ -13,7 +13,8 @@ questions, the set to try prompt changes on) goes through `rag eval` once per an
 with `--no-rebuild` (the dev index is used as it is). Printed per set and answerer: correct answers (of
 the answerable), correct abstentions, abstention F1, the share of answerable questions whose gold answer
 is inside the sentences shown, latency p50 / p95, sentences shown that the citation checker does not
-call supported (should be 0), and failed questions. Then every wrong answer the LLM shows (for newsqa
+call supported (should be 0), and failed questions. Then why the LLM abstained on answerable questions
+(`abstention_reason` counted) and every wrong answer the LLM shows (for newsqa
 only ids: its questions stay in ../shared). Run folders go to bench/out/ (ignored by git).
 """
 
@@ -25,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from common import OUT, ROOT, machine, percentile, table
@@ -153,6 +155,10 @@ def main() -> int:
         keys = list(next(iter(columns.values()))) if columns else []
         print(f"\n## {name}: {gold.name}\n")
         print(table(["", *columns], [[k, *(c[k] for c in columns.values())] for k in keys]))
+        reasons = Counter(r.get("abstention_reason") for r in llm_rows if r["scores"]["answerable"] and r["abstained"])
+        print(f"\nWhy the LLM abstained on answerable questions ({sum(reasons.values())}):")
+        for reason, count in reasons.most_common():
+            print(f"- {count}: {reason}")
         wrong = [r for r in llm_rows if r["scores"]["status"] in ("wrong", "answered_unanswerable")]
         print(f"\nWrong answers the LLM shows ({len(wrong)}):")
         golds = {q["id"]: q.get("answers") for q in map(json.loads, gold.read_text(encoding="utf-8").splitlines())}

@@ -14,6 +14,7 @@ RESULT_FIELDS = {
     "answer",
     "short_answer",
     "abstained",
+    "abstention_reason",
     "citations",
     "passages",
     "latency_ms",
@@ -67,6 +68,7 @@ def test_results_have_exactly_the_documented_fields(run):
             assert set(citation) == {"doc_id", "start", "end", "text"}
         for passage in row["passages"]:
             assert set(passage) == {"doc_id", "start", "end", "score", "rank", "text"}
+        assert (row["abstention_reason"] is None) == (not row["abstained"])
 
 
 def test_gold_quotes_with_other_whitespace_are_found_in_the_retrieved_passages(run):

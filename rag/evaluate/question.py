@@ -139,6 +139,8 @@ def evaluate_question(
         "answer": "" if error is not None else answer.text if not answer.abstained else answer.message,
         "short_answer": answer.short_answer,
         "abstained": answer.abstained,
+        # Why (developer wording: "the model said the passages do not answer the question", …).
+        "abstention_reason": answer.abstention.reason if answer.abstention is not None else None,
         "citations": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in answer.citations],
         "passages": [
             {"doc_id": p.doc_id, "start": p.start, "end": p.end, "score": p.score, "rank": p.rank, "text": p.text}
