@@ -184,7 +184,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _print_reattributed(answer: Answer) -> None:
-    """The LLM's sentences kept with another passage than the one the model cited."""
+    """The LLM's sentences kept with another passage than the one the model cited (or with one, if it cited none)."""
     if answer.reattributed:
         print("\nCitations corrected (passage numbers as the model saw them):")
     for change in answer.reattributed:

@@ -37,9 +37,9 @@ def removed_html(removed: Sequence[RemovedSentence]) -> str:
 
 
 def reattributed_html(changes: Sequence[Reattribution]) -> str:
-    """The "Citations corrected" panel: sentences kept with another passage than the model cited."""
+    """The "Citations corrected" panel: sentences kept with another passage than the model cited (if any)."""
     items = [f"{escape(c.text)} {_note(c.describe())}" for c in changes]
-    summary = f"Citations corrected: {len(changes)} sentence(s) supported by another passage than the one cited"
+    summary = f"Citations corrected: {len(changes)} sentence(s) cited with the passage that supports them"
     return _panel("reattributed", summary, items)
 
 
