@@ -16,10 +16,11 @@ import pytest
 from rag.answer.llm.answerer import LLMAnswerer
 from rag.answer.llm.config import LLMConfig
 from rag.answer.llm.prompt import build_messages
-from rag.answer.llm.reply import missing_codes, parse_reply
+from rag.answer.llm.reply import ReplySentence, missing_codes, parse_reply
+from rag.answer.llm.verification import SentenceVerifier
 from rag.answer.pipeline import ask, retrieve, stream_ask
 from rag.errors import RagError
-from rag.records import NO_ANSWER, Answer
+from rag.records import NO_ANSWER, Answer, AnswerSentence
 
 from .llm_server import Step, passage_with
 
@@ -93,10 +94,6 @@ def test_well_cited_reply_is_kept_with_offsets_inside_the_cited_passage(script, 
 def test_a_kept_sentence_is_supported_by_its_citations_as_shown(sentence, embedder, retriever, seed_index):
     """What the verifier keeps, `rag check` of the answer as shown supports too: where no single span the
     checker picked supports the sentence alone, the passage it verified against is cited."""
-    from rag.answer.llm.reply import ReplySentence
-    from rag.answer.llm.verification import SentenceVerifier
-    from rag.records import AnswerSentence
-
     passages = retrieve(INDIA, retriever, 5)
     verifier = SentenceVerifier(embedder)
     for passage in passages:
