@@ -1,11 +1,17 @@
-"""The Milvus store (Milvus Lite in a temporary folder) against the local one on the seeds, and the FAISS
-index chosen by size."""
+"""The Milvus store against the local one on the seeds, twice: in a Milvus Lite file, and on a Milvus
+standalone server reached by URI (the `milvus` package runs Milvus' own server binary, with its embedded
+etcd, on free local ports); and the FAISS index chosen by size."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from dataclasses import replace
 
 import numpy as np
@@ -30,11 +36,46 @@ GOLD = [json.loads(line)["question"] for line in (ROOT / "eval" / "seeds_gold.js
 
 
 @pytest.fixture(scope="module")
-def milvus(tmp_path_factory, seed_settings, embedder):
-    """Settings and index of a private copy of the seeds kept in a Milvus Lite file."""
+def milvus_server(tmp_path_factory):
+    """The URI of a Milvus server started for these tests (about 20 s), stopped after them."""
+    if importlib.util.find_spec("milvus") is None:
+        pytest.skip("the milvus package (a Milvus standalone server) is not installed")
+    from milvus import MilvusServer
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 2380)) == 0:
+            pytest.skip("port 2380 is taken: the server's embedded etcd always listens there")
+    base = tmp_path_factory.mktemp("milvus-server")
+    server = MilvusServer(wait_for_started=False)
+    server.set_base_dir(str(base))
+    server.start()
+    try:
+        health = f"http://127.0.0.1:{server.webservice_port}/healthz"
+        deadline = time.monotonic() + 120
+        while not _answers(health):
+            if server.server_proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Milvus server did not start: see {base / 'logs'}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{server.listen_port}"
+    finally:
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return b"OK" in reply.read()
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module", params=["lite", "server"])
+def milvus(request, tmp_path_factory, seed_settings, embedder):
+    """Settings and index of a private copy of the seeds kept in a Milvus Lite file, or on a server."""
     base = tmp_path_factory.mktemp("milvus")
     shutil.copytree(SEEDS, base / "corpus")
-    choice = StoreChoice.parse(f"milvus:{base / 'chunks.db'}")
+    uri = str(base / "chunks.db") if request.param == "lite" else request.getfixturevalue("milvus_server")
+    choice = StoreChoice.parse(f"milvus:{uri}")
     settings = replace(seed_settings, corpus=(base / "corpus",), index_dir=base / "index", store=choice)
     return settings, open_index(settings, embedder)
 
@@ -125,6 +166,25 @@ def test_a_changed_added_or_removed_article_updates_only_its_rows(milvus, embedd
     assert "003_added" not in {p.doc_id for p in hits}
 
 
+def test_a_search_sees_what_another_process_has_just_ingested(milvus, embedder):
+    settings, _ = milvus
+    if settings.store.uri.endswith(".db"):
+        pytest.skip("Milvus Lite serves one process at a time")
+    added = settings.corpus[0] / "004_other_process.txt"
+    added.write_text(
+        "Harbour strike ends\n\nDock workers in Quillsby ended a nine-day strike on Friday, the union said.\n"
+    )
+    store = ["--store", f"milvus:{settings.store.uri}", "--index", str(settings.index_dir)]
+    try:
+        command = [sys.executable, "-m", "rag", "ingest", str(settings.corpus[0]), "-q", *store]
+        subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+        hits = Retriever(open_index(settings, embedder), embedder).search("Where did dock workers end a strike?", k=3)
+        assert hits[0].doc_id == "004_other_process"
+    finally:
+        added.unlink()
+        ingest(settings, embedder, progress=False)
+
+
 def test_a_damaged_store_file_is_a_one_line_error_naming_it(tmp_path, embedder, seed_settings, capsys):
     from rag.search.milvus_connection import close_clients
 
@@ -138,6 +198,21 @@ def test_a_damaged_store_file_is_a_one_line_error_naming_it(tmp_path, embedder, 
     assert main(["search", "Who sold S-400s to Turkey?", *store]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and str(path) in error and "rag ingest" in error
+
+
+def test_milvus_bm25_on_a_server_older_than_2_5_is_refused_and_keeps_the_collection(milvus, capsys):
+    settings, _ = milvus
+    if settings.store.uri.endswith(".db"):
+        pytest.skip("Milvus Lite of the 2.5 line has the BM25 function")
+    held = rows_held(settings)
+    store = ["--store", f"milvus:{settings.store.uri}", "--index", str(settings.index_dir)]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAG_MILVUS_LEXICAL", "milvus")
+        assert main(["ingest", str(settings.corpus[0]), "-q", *store]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and settings.store.uri in error and "RAG_MILVUS_LEXICAL" in error
+    assert rows_held(settings) == held  # nothing was dropped
+    assert main(["search", "Who sold S-400s to Turkey?", *store]) == 0
 
 
 def test_an_unreachable_server_is_a_one_line_error_naming_it(tmp_path, capsys, monkeypatch):

@@ -11,7 +11,9 @@ pymilvus is imported inside functions (``rag.search.milvus_connection``): the st
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
     from rag.search.store import Index
 
 TOPK_LIMIT = 16_384  # Milvus' largest limit per search
+# A strong search waits for the server's next time tick: 400 ms a search on a Milvus 2.3 standalone server,
+# against 2 ms for a session one (docs/scale.md). Session sees this process's own writes, and an ingest
+# in another process ends with a strong read, after which the server has applied them all.
+SEARCH_CONSISTENCY = "Session"
 BATCH = 2_000  # rows per insert or delete call
 
 log = logging.getLogger(__name__)
@@ -75,7 +81,13 @@ class MilvusStore:
         day = f"published <= {as_of.year * 10_000 + as_of.month * 100 + as_of.day}" if as_of else ""
         try:
             hits = self.client.search(
-                self.choice.collection, data=data, anns_field=field, limit=n, filter=day, search_params=params
+                self.choice.collection,
+                data=data,
+                anns_field=field,
+                limit=n,
+                filter=day,
+                search_params=params,
+                consistency_level=SEARCH_CONSISTENCY,
             )[0]
         except RagError:
             raise
@@ -114,6 +126,11 @@ class MilvusStore:
             for start in range(0, len(new), BATCH):
                 self.client.insert(self.choice.collection, self._rows(new[start : start + BATCH]))
             self._ensure_vector_index(len(self.keys))
+            # A strong read returns once the server has applied every write above, so searches from any
+            # process from now on see them without waiting themselves (see SEARCH_CONSISTENCY).
+            self.client.query(
+                self.choice.collection, filter="id >= 0", output_fields=["count(*)"], consistency_level="Strong"
+            )
         except RagError:
             raise
         except Exception as exc:
@@ -152,6 +169,8 @@ class MilvusStore:
         """Creates the collection, or re-creates one whose vector size or lexical side is not this store's."""
         client, name = self.client, self.choice.collection
         dimension = self.index.vectors.shape[1]
+        if self.choice.lexical == "milvus":
+            self._require_full_text()  # before anything is dropped: a refusal loses nothing
         if client.has_collection(name):
             fields = {f["name"]: f for f in client.describe_collection(name)["fields"]}
             fits = fields.get("vector", {}).get("params", {}).get("dim") == dimension and (
@@ -185,9 +204,28 @@ class MilvusStore:
         else:
             schema.add_field("text", DataType.VARCHAR, max_length=65_535)
         # Strong consistency: a search right after an ingest sees every row it wrote.
-        self.client.create_collection(
-            self.choice.collection, schema=schema, index_params=params, consistency_level="Strong"
-        )
+        try:
+            self.client.create_collection(
+                self.choice.collection, schema=schema, index_params=params, consistency_level="Strong"
+            )
+        except Exception:
+            # A collection without its index is never loaded, and every later search would fail on it.
+            with contextlib.suppress(Exception):
+                self.client.drop_collection(self.choice.collection)
+            raise
+
+    def _require_full_text(self) -> None:
+        """RagError when the server predates Milvus 2.5, which brought the BM25 function."""
+        if is_lite(self.choice.uri):
+            return  # milvus-lite of the 2.5 line (the extra's pin) has it
+        version = self.client.get_server_version()
+        major_minor = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+        if len(major_minor) == 2 and major_minor < (2, 5):
+            raise RagError(
+                f"the Milvus server at {redact(self.choice.uri)} runs {version}, which has no BM25 full-text "
+                "search (it came with Milvus 2.5): unset RAG_MILVUS_LEXICAL to keep the lexical side in the "
+                "index, or upgrade the server"
+            )
 
     def _ensure_vector_index(self, rows: int) -> None:
         """Re-builds the vector index when the collection has grown past (or shrunk below) its kind's range."""
