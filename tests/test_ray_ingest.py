@@ -147,6 +147,40 @@ def test_an_unreachable_cluster_is_one_line_naming_it(tmp_path):
     assert not (tmp_path / "index").exists()
 
 
+def test_a_cluster_with_a_gpu_embeds_on_it_or_says_in_one_line_why_it_cannot(tmp_path):
+    """The GPU branch, on a machine without one: a Ray that declares a GPU gets GPU embedding actors, whose
+    onnxruntime has no CUDA here, so the build stops with that one line and leaves no index behind."""
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'rag-news[ray]'")
+    driver = (
+        "import sys, ray\n"
+        "ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "from rag.cli import main\n"
+        f"sys.exit(main(['ingest', {str(ROOT / 'seeds')!r}, '--index', {str(tmp_path / 'index')!r}, '-q', '--ray']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", driver], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    error = done.stderr.strip().splitlines()[-1]
+    assert error == (
+        "error: a GPU was given to the embedding actor, but this node's onnxruntime has no CUDA: "
+        "pip install onnxruntime-gpu on the GPU nodes"
+    )
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+@pytest.mark.parametrize(
+    ("passages", "library"), [("onnx-int8", "onnxruntime"), ("onnx-fp32", "onnxruntime"), ("torch", "torch")]
+)
+def test_an_embedding_actor_given_a_gpu_without_cuda_says_which_library_lacks_it(passages, library):
+    from rag.search.ray_stages import PassageEncoder
+
+    with pytest.raises(
+        RagError, match=f"a GPU was given to the embedding actor, but this node's {library} has no CUDA"
+    ):
+        PassageEncoder(passages=passages, threads=1, gpu=True)
+
+
 def test_ray_missing_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     with pytest.raises(RagError, match=r"pip install 'rag-news\[ray\]'"), ray_engine(RayOptions()):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from rag.ingest.stamps import FileStamp
 from rag.records import Document
 from rag.search.journal import Journal
 from rag.search.ray_stages import PassageEncoder, cut_batch, file_read, read_files
-from rag.text import first_line
+from rag.text import clip, first_line
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
@@ -45,6 +46,8 @@ RAY_MISSING = "Ray is not installed: pip install 'rag-news[ray]' (or 'ray[data]>
 DEFAULT_BATCH_SIZE = 32  # articles per embedding call: ~300 chunks, near the local build's window of 384
 CUT_BATCH = 8  # articles per parsing task: a few news articles, like the local build's tasks
 CONNECT_SECONDS = 5.0  # ray.init retries an unreachable cluster for minutes: a plain TCP probe first
+_RAG_ERROR_LINE = re.compile(r"^rag\.errors\.RagError: (.+)$", re.MULTILINE)
+_TERMINAL_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,13 @@ def _batches(dataset) -> Iterator[dict[str, Any]]:
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
             raise RagError(str(cause)) from None
-        raise RagError(f"the ingest failed on the Ray cluster: {first_line(exc)}") from None
+        # An actor that fails while it is created (its encoder refused) reaches here as ActorDiedError,
+        # which keeps its cause only as the text of a traceback, coloured for a terminal.
+        text = _TERMINAL_COLOUR.sub("", str(exc))
+        raised = _RAG_ERROR_LINE.findall(text)
+        if raised:
+            raise RagError(raised[-1].strip()) from None
+        raise RagError(f"the ingest failed on the Ray cluster: {clip(text, 160)}") from None
 
 
 @contextmanager

@@ -117,6 +117,13 @@ class PassageEncoder:
         if not gpu:
             return lambda texts: self.embedder.encode_passages(texts, threads=self.threads)
         if self.embedder.passages == "torch":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise RagError(
+                    "a GPU was given to the embedding actor, but this node's torch has no CUDA: "
+                    "install a CUDA build of torch on the GPU nodes"
+                )
             self.embedder.model.to("cuda")
             return lambda texts: self.embedder.encode_with_model(texts, progress=False)
         import onnxruntime
