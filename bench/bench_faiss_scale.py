@@ -1,6 +1,7 @@
-"""Large local indexes: the FAISS index the app builds by size (IVF, IVF-PQ), at 1M and 3M chunks.
+"""Large local indexes: the FAISS index the app builds by size (IVF, IVF-PQ), at 1M, 3M and 10M chunks.
 
     .venv/bin/python bench/bench_faiss_scale.py --sizes 1M,3M
+    .venv/bin/python bench/bench_faiss_scale.py --sizes 10M --kinds ivfpq    # ~21 min and 18 GB here
     .venv/bin/python bench/bench_faiss_scale.py --sizes 100k --kinds ivf,ivfpq    # a quick look
 
 Vectors: the real chunk vectors of an index of the dev-2023 articles (``--index``, its vectors.npy read
