@@ -4,7 +4,10 @@ errors for a cluster that cannot be reached or a Ray that is not installed."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -96,6 +99,44 @@ def test_rag_ask_gives_the_same_answer(on_ray, seed_settings, capsys):
         answers.append(json.loads(capsys.readouterr().out))
     assert answers[0] == answers[1]
     assert "5 billion" in answers[0]["answer"]
+
+
+def test_an_interrupted_ray_ingest_resumes_and_ends_as_a_local_build(
+    ray_instance, seed_settings, tmp_path, monkeypatch, caplog
+):
+    from rag.search.journal import Journal
+
+    # Enough articles for several parsing batches (CUT_BATCH each), so that the journal is written more
+    # than once (Ray hands back one block per parsing batch).
+    corpus = tmp_path / "corpus"
+    shutil.copytree(seed_settings.corpus[0], corpus)
+    for n in range(18):
+        town = f"Town{n:02d}"
+        (corpus / f"brief_{n:02d}.txt").write_text(
+            f"{town} opens a library\n\nThe mayor of {town} opened a library on Monday. It holds {1000 + n} books.\n"
+        )
+    index_dir = tmp_path / "index"
+    command = ["ingest", str(corpus), "--index", str(index_dir), "-q", "--ray", "--ray-batch-size", "1"]
+    append = Journal.append
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl+C once the first batch of articles is in the journal
+        return append(self, *args, **kwargs)
+
+    monkeypatch.setattr(Journal, "append", interrupted)
+    assert main(command) == 130
+    assert not (index_dir / "CURRENT").exists()  # nothing half-built is in use
+    monkeypatch.setattr(Journal, "append", append)
+    with caplog.at_level(logging.WARNING):
+        assert main(command) == 0
+    assert re.search(r"resuming an interrupted build: \d+ articles were already embedded", caplog.text)
+    assert main(["ingest", str(corpus), "--index", str(tmp_path / "local"), "-q"]) == 0
+    resumed, local = Index.load(index_dir, STANDARD_ARTEFACTS), Index.load(tmp_path / "local", STANDARD_ARTEFACTS)
+    assert [(c.doc_id, c.start, c.end) for c in resumed.chunks] == [(c.doc_id, c.start, c.end) for c in local.chunks]
+    np.testing.assert_allclose(resumed.vectors, local.vectors, atol=1e-5, rtol=0)
 
 
 def test_files_read_on_ray_are_the_local_reading(ray_instance, tmp_path, caplog):
