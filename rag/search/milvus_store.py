@@ -203,7 +203,7 @@ class MilvusStore:
             params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         else:
             schema.add_field("text", DataType.VARCHAR, max_length=65_535)
-        # Strong consistency: a search right after an ingest sees every row it wrote.
+        # Strong by default, for sync's own reads of what it wrote; searches ask for SEARCH_CONSISTENCY.
         try:
             self.client.create_collection(
                 self.choice.collection, schema=schema, index_params=params, consistency_level="Strong"
