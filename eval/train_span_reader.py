@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     examples = load_squad(args.squad, "train")
     random.Random(SEED).shuffle(examples)
-    steps = max(1, args.questions // args.batch)
+    steps = max(1, min(args.questions, len(examples)) // args.batch)  # one pass at most
     print(f"training on {steps * args.batch} of {len(examples)} SQuAD questions ({steps} steps)", flush=True)
     started = time.monotonic()
     tokenizer, model = train(examples, steps, args.batch, args.learning_rate, args.threads)
