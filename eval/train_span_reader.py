@@ -59,20 +59,26 @@ def load_squad(path: Path, part: str) -> list[tuple[str, str, int, str]]:
     ]
 
 
-def training_windows(tokenizer, batch):
-    """The batch's windows that hold their answer, with the answer's first and last word piece."""
-    import torch
-
-    encoded = tokenizer(
-        [q for q, *_ in batch],
-        [c for _, c, *_ in batch],
+def windows(tokenizer, questions: list[str], paragraphs: list[str], **options):
+    """Each question with its paragraph, cut into overlapping windows of MAX_TOKENS word pieces."""
+    return tokenizer(
+        questions,
+        paragraphs,
         truncation="only_second",
         max_length=MAX_TOKENS,
         stride=STRIDE,
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
         padding=True,
+        **options,
     )
+
+
+def training_windows(tokenizer, batch):
+    """The batch's windows that hold their answer, with the answer's first and last word piece."""
+    import torch
+
+    encoded = windows(tokenizer, [q for q, *_ in batch], [c for _, c, *_ in batch])
     kept, starts, ends = [], [], []
     for i, offsets in enumerate(encoded["offset_mapping"]):
         _, _, first_char, text = batch[encoded["overflow_to_sample_mapping"][i]]
@@ -124,17 +130,7 @@ def squad_dev_scores(tokenizer, model, examples) -> dict[str, float]:
 
     f1, em = [], []
     for question, context, _start, answer in examples:
-        encoded = tokenizer(
-            [question],
-            [context],
-            truncation="only_second",
-            max_length=MAX_TOKENS,
-            stride=STRIDE,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=True,
-            return_tensors="pt",
-        )
+        encoded = windows(tokenizer, [question], [context], return_tensors="pt")
         offsets = encoded.pop("offset_mapping").numpy()
         encoded.pop("overflow_to_sample_mapping")
         with torch.no_grad():

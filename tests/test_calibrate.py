@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 
@@ -11,16 +10,12 @@ import pytest
 from rag.evaluate import metrics
 from rag.records import Abstention, Answer, AnswerSentence, Citation
 
-from .conftest import ROOT
+from .conftest import load_eval_script
 
 
 @pytest.fixture(scope="module")
 def calibrate():
-    spec = importlib.util.spec_from_file_location("calibrate", ROOT / "eval" / "calibrate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_eval_script("calibrate")
 
 
 def _row(id_: str, split: str | None, answerable: bool = True) -> dict:

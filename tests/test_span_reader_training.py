@@ -3,13 +3,12 @@ points at the word pieces of its answer (the real MiniLM tokenizer; no training 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import zipfile
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import load_eval_script
 
 PARAGRAPH = (
     "Turkey bought the S-400 system from Russia in 2017 for about $2.5 billion. The first batch was "
@@ -24,11 +23,7 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def span_training():
-    spec = importlib.util.spec_from_file_location("train_span_reader", ROOT / "eval" / "train_span_reader.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_eval_script("train_span_reader")
 
 
 @pytest.fixture
