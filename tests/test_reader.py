@@ -181,3 +181,12 @@ def test_the_stored_analysis_gives_the_same_candidates_as_parsing_at_question_ti
     _, parsed = reader.read(question, passages, replace(seed_index, artefacts={}))
     assert [(o.text, o.start, o.end) for o in stored] == [(o.text, o.start, o.end) for o in parsed]
     assert [o.features for o in stored] == [o.features for o in parsed]
+
+
+def test_the_reader_computes_every_column_the_fitted_model_reads(retriever, seed_index, embedder):
+    from rag.answer.pipeline import retrieve
+
+    question = "Who heads Turkey's Defense Industry Directorate?"
+    _, occurrences = ReaderAnswerer(embedder).read(question, retrieve(question, retriever, READS), seed_index)
+    computed = set().union(*(o.features for o in occurrences))
+    assert set(load_reader().columns) <= computed

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RagError
-from rag.search.query_encoder import ModelSource, OnnxQueryEncoder, cache_dir
+from rag.search.query_encoder import ModelSource, OnnxQueryEncoder, cache_dir, cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,6 @@ class OnnxBulkEncoder:
     def __init__(
         self, source: ModelSource, precision: str = "int8", threads: int | None = None, providers: tuple[str, ...] = CPU
     ):
-        import onnxruntime
         from tokenizers import Tokenizer
 
         if precision not in PRECISIONS:
@@ -92,12 +91,7 @@ class OnnxBulkEncoder:
             if not path.is_file():
                 log.info("quantising the passage encoder to %s (once)", path)
                 _quantise(float32.path, path)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.session: Any = onnxruntime.InferenceSession(str(path), options, providers=list(providers))
+        self.session: Any = cpu_session(path, threads, providers)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(source.path / "tokenizer.json"))
         self.tokenizer.no_padding()

@@ -100,24 +100,30 @@ def _export(embedder: ModelSource, target: Path) -> None:
             os.unlink(partial)
 
 
+def cpu_session(path: Path, threads: int | None = None, providers: tuple[str, ...] = ("CPUExecutionProvider",)):
+    """An onnxruntime session on ``threads`` threads (default: up to 2), quiet, without spinning threads."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    # Spinning threads burn the CPU between questions and stall when the cores are shared.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), options, providers=list(providers))
+
+
 class OnnxQueryEncoder:
     """Embeds one text at a time with onnxruntime; vectors equal the torch path's to float32 rounding."""
 
     def __init__(self, embedder: ModelSource):
-        import onnxruntime
         from tokenizers import Tokenizer
 
         path = cache_dir() / f"minilm-{embedder.weights_sha256[:16]}-fp32.onnx"
         if not path.is_file():
             log.info("exporting the query encoder to %s (once)", path)
             _export(embedder, path)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        # Spinning threads burn the CPU between questions and stall when the cores are shared.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path)
         self.inputs = {i.name for i in self.session.get_inputs()}
         # The model's own tokenizer file, cut at the model's input limit as sentence-transformers does.
         self.tokenizer = Tokenizer.from_file(str(embedder.path / "tokenizer.json"))

@@ -20,6 +20,7 @@ from rag.answer.reader.features import Occurrence, Sentence, sentence_occurrence
 from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
 from rag.answer.reader.reading import passage_sentences, rarity
+from rag.answer.reader.span_head import SpanHead, load_span_head
 from rag.answer.reader.vectors import StaticVectors, TypeMatcher
 from rag.answer.reader.yes_no import UNDECIDED, Claim, Decision, decide, yes_no_claim
 from rag.budget import check_time_budget
@@ -80,6 +81,8 @@ class ReaderAnswerer:
     # "static" (mean word-piece vectors, no transformer at question time; see docs/answers.md);
     # empty: as the shipped model was fitted.
     sentence_vectors: str = ""
+    # Passages the span head reads (``span_head``); None: as many as the shipped model was fitted with.
+    span_reads: int | None = None
     _static: StaticVectors | None = field(default=None, repr=False)
     _types: TypeMatcher | None = field(default=None, repr=False)
 
@@ -99,6 +102,8 @@ class ReaderAnswerer:
         assert self._static is not None and self._types is not None
         self._static.encode(["warm"])
         self._types.label_fit("person")
+        if self._span_reads():
+            self.span_head.read("Who won?", [Passage("warm-up", 0, 0, 15, "Nobody won it.", 0.0, 1)])
         self.judge.claim_facts("The talks did end")  # the judge made now, not on the first yes/no question
         rarity(index)
 
@@ -119,10 +124,22 @@ class ReaderAnswerer:
             sentence = Sentence(span, start, offset + span.end_char, offset, passage, float(similarity))
             occurrences += sentence_occurrences(q, sentence, idf)
         self._add_meaning(q, occurrences)
+        reads = self._span_reads()
+        if reads:
+            self.span_head.add_features(question, passages, occurrences, reads)
         add_group_features(occurrences, q.words)
         add_context_features(occurrences, question, q.lemmas, lambda doc_id: index.documents[doc_id].title, idf)
         add_relative_features(occurrences)
         return q, occurrences
+
+    @property
+    def span_head(self) -> SpanHead:
+        return load_span_head(self.embedder.path / "tokenizer.json")
+
+    def _span_reads(self) -> int:
+        if self.span_reads is not None:
+            return self.span_reads
+        return int((self.model or load_reader()).card.get("span_reads", 0))
 
     def _similarities(self, question: str, sentences: list[str]):
         assert self._static is not None

@@ -1,0 +1,113 @@
+"""The span head: the bundled MiniLM fine-tuned on SQuAD to say where in a passage an answer starts and
+ends (``eval/train_span_reader.py``). Its logits at a candidate are three of the ranker's features.
+
+It reads the question with each of the first few passages (one ONNX int8 call, the passages batched;
+how many is the fitted reader's ``span_reads``); candidates of the passages it does not read get no
+value (missing, as LightGBM expects).
+The graph, ``rag/data/span_reader.int8.onnx``, is checked against the SHA-256 in ``span_reader.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.answer.reader.model import file_sha256
+from rag.errors import RagError
+from rag.records import Passage
+from rag.search.query_encoder import cpu_session
+
+if TYPE_CHECKING:
+    from rag.answer.reader.features import Occurrence
+
+GRAPH_FILE = Path(__file__).resolve().parents[2] / "data" / "span_reader.int8.onnx"
+CARD_FILE = GRAPH_FILE.with_name("span_reader.json")
+MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes about 200
+SPAN_READS = 4  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
+SPAN_FEATURES = ("span_start", "span_end", "span")
+UNREAD = dict.fromkeys(SPAN_FEATURES, math.nan)
+
+
+@dataclass(frozen=True)
+class PassageLogits:
+    """The head's view of one passage: per word piece of the passage, its character span in the document
+    and its start and end logits."""
+
+    spans: np.ndarray  # (pieces, 2) document offsets
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def at(self, start: int, end: int) -> dict[str, float]:
+        """The features of the text at document offsets [start, end): the start logit of its first word
+        piece, the end logit of its last, their sum; missing when the passage was cut before it."""
+        first = np.flatnonzero(self.spans[:, 1] > start)
+        last = np.flatnonzero(self.spans[:, 0] < end)
+        if not len(first) or not len(last) or first[0] > last[-1]:
+            return dict(UNREAD)
+        s, e = float(self.starts[first[0]]), float(self.ends[last[-1]])
+        return {"span_start": s, "span_end": e, "span": s + e}
+
+
+class SpanHead:
+    """The fine-tuned span head on onnxruntime, with the MiniLM's own tokenizer (its vocabulary)."""
+
+    def __init__(self, tokenizer_file: Path, graph_file: Path = GRAPH_FILE, card_file: Path = CARD_FILE):
+        from tokenizers import Tokenizer
+
+        try:
+            card = json.loads(card_file.read_text())
+            digest = file_sha256(graph_file)
+        except (OSError, ValueError) as exc:
+            raise RagError(f"cannot read the span head ({exc}): run `python eval/train_span_reader.py`") from exc
+        if digest != card.get("sha256"):
+            raise RagError(
+                f"{graph_file} does not match the trained span head (sha256 {digest[:12]}…): "
+                "restore it with git or run `python eval/train_span_reader.py`"
+            )
+        self.card = card
+        self.session: Any = cpu_session(graph_file)
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(MAX_PIECES, strategy="only_second")
+        self.tokenizer.enable_padding()
+
+    def read(self, question: str, passages: list[Passage]) -> list[PassageLogits]:
+        """Start and end logits over each passage's word pieces, read with the question."""
+        if not passages:
+            return []
+        encodings = self.tokenizer.encode_batch([(question, p.text) for p in passages])
+        feeds = {
+            name: np.asarray([getattr(e, attribute) for e in encodings], dtype=np.int64)
+            for name, attribute in (
+                ("input_ids", "ids"),
+                ("attention_mask", "attention_mask"),
+                ("token_type_ids", "type_ids"),
+            )
+        }
+        starts, ends = self.session.run(["start_logits", "end_logits"], feeds)
+        read = []
+        for row, (encoding, passage) in enumerate(zip(encodings, passages)):
+            pieces = np.array([i for i, s in enumerate(encoding.sequence_ids) if s == 1], dtype=np.int64)
+            spans = np.array([encoding.offsets[i] for i in pieces], dtype=np.int64).reshape(-1, 2) + passage.start
+            read.append(PassageLogits(spans, starts[row, pieces], ends[row, pieces]))
+        return read
+
+    def add_features(self, question: str, passages: list[Passage], occurrences: list[Occurrence], reads: int) -> None:
+        """The span features of every occurrence: read in its passage when that passage ranks among the
+        first ``reads``, missing otherwise."""
+        first = [p for p in passages if p.rank <= reads]
+        read = dict(zip(((p.doc_id, p.start) for p in first), self.read(question, first)))
+        for o in occurrences:
+            logits = read.get((o.doc_id, o.sentence.passage.start))
+            o.features.update(logits.at(o.start, o.end) if logits is not None else UNREAD)
+
+
+@lru_cache(maxsize=2)
+def load_span_head(tokenizer_file: Path) -> SpanHead:
+    """The shipped span head (one per process); RagError naming the fix when its graph is missing or altered."""
+    return SpanHead(tokenizer_file)
