@@ -108,3 +108,15 @@ def test_an_interrupted_ingest_resumes_from_the_articles_already_embedded(settin
         assert [d.to_json() for _, d in resumed.artefacts["analysis"].document(doc_id)] == [
             d.to_json() for _, d in fresh.artefacts["analysis"].document(doc_id)
         ]
+
+
+def test_a_passage_decodes_only_the_paragraphs_it_overlaps_and_they_match_the_whole_document(seed_index):
+    stored = seed_index.artefacts["analysis"]
+    doc_id = max(seed_index.documents, key=lambda d: len(stored.document(d)))
+    whole = stored.document(doc_id)
+    fresh = StoredAnalysis(stored.path)
+    start, end = whole[2][0] + 1, whole[3][0] + 5  # from inside the third paragraph into the fourth
+    part = fresh.paragraphs(doc_id, start, end)
+    assert [offset for offset, _ in part] == [whole[2][0], whole[3][0]]
+    assert [doc.to_json() for _, doc in part] == [doc.to_json() for _, doc in whole[2:4]]
+    assert len(fresh._decoded) == 2  # the document's other paragraphs were never made into Docs

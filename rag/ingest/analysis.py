@@ -4,8 +4,8 @@ Each article's analysis pieces (``sentences.analysis_spans``: paragraphs, long o
 pieces) are parsed once. The sentences chunking needs come from that parse, and, when the analysis is
 to be stored, every piece's parse (tokens, tags, lemmas, dependencies, entities, sentence starts) is
 packed into one record per article: the pieces' offsets, then a spaCy ``DocBin`` (strings stored once
-per article, zlib-compressed). ``unpack`` turns a record back into ``(offset, Doc)`` pairs with
-``doc.text == text[offset:offset + len(doc.text)]``.
+per article, zlib-compressed). ``Record`` reads one back and makes the Docs of the pieces asked for,
+with ``doc.text == text[offset:offset + len(doc.text)]``.
 
 Which components run is ``AnalysisSettings``; the manifest records it (``describe``).
 """
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
+from types import SimpleNamespace
 from typing import Any
 
 from rag.ingest.sentences import (
@@ -129,16 +130,40 @@ def pack(offsets: Sequence[int], docs: Sequence[Any]) -> bytes:
     return _HEADER.pack(len(header)) + header + docbin.to_bytes()
 
 
-def unpack(record: bytes | memoryview, vocab) -> list[tuple[int, Any]]:
-    """The (offset, Doc) pairs of a record made by ``pack``, Docs sharing ``vocab``."""
-    from spacy.tokens import DocBin
+@dataclass(frozen=True)
+class Record:
+    """A record made by ``pack``, decompressed: its pieces' offsets and their DocBin, from which Docs are
+    made only when asked for (making a Doc costs far more than decompressing the record)."""
 
-    (length,) = _HEADER.unpack_from(record)
-    offsets = json.loads(bytes(record[_HEADER.size : _HEADER.size + length]))
-    docs = list(DocBin().from_bytes(bytes(record[_HEADER.size + length :])).get_docs(vocab))
-    if len(docs) != len(offsets):
-        raise ValueError(f"an analysis record holds {len(docs)} parses for {len(offsets)} paragraphs")
-    return list(zip(offsets, docs))
+    offsets: list[int]
+    docbin: Any
+
+    @classmethod
+    def read(cls, record: bytes | memoryview) -> Record:
+        from spacy.tokens import DocBin
+
+        (length,) = _HEADER.unpack_from(record)
+        offsets = list(json.loads(bytes(record[_HEADER.size : _HEADER.size + length])))
+        docbin = DocBin().from_bytes(bytes(record[_HEADER.size + length :]))
+        if len(docbin.tokens) != len(offsets):
+            raise ValueError(f"an analysis record holds {len(docbin.tokens)} parses for {len(offsets)} paragraphs")
+        return cls(offsets, docbin)
+
+    def docs(self, vocab, positions: Sequence[int]) -> list[Any]:
+        """The Docs of the pieces at ``positions``, sharing ``vocab``."""
+        from spacy.tokens import DocBin
+
+        if self.docbin.strings:  # get_docs adds every string of the record to the vocab: once is enough
+            for string in self.docbin.strings:
+                vocab[string]
+            self.docbin.strings = set()
+        # DocBin.get_docs makes a Doc of every entry of these parallel lists: hand it the wanted ones
+        # (a copy of the DocBin itself would be serialised and compressed again).
+        chosen = SimpleNamespace(attrs=self.docbin.attrs, strings=())
+        for name in ("tokens", "spaces", "cats", "span_groups", "flags", "user_data"):
+            values = getattr(self.docbin, name)
+            setattr(chosen, name, [values[i] for i in positions])
+        return list(DocBin.get_docs(chosen, vocab))  # type: ignore[arg-type]  # it reads only these attributes
 
 
 def sentence_parser(settings: AnalysisSettings, store: bool) -> Callable[[str], ArticleParse]:

@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 
-from rag.ingest.analysis import unpack
+from rag.ingest.analysis import Record
 from rag.ingest.sentences import nlp
 from rag.search.store import Index
 
 NAME = "analysis"
 PARSES, OFFSETS, IDS = "parses.bin", "offsets.npy", "ids.json"
-CACHED_DOCUMENTS = 64  # decoded documents kept: a question's passages come from a handful
+CACHED_PARAGRAPHS = 1024  # paragraphs kept as Docs: a question's passages span a few dozen
+CACHED_DOCUMENTS = 64  # records kept decompressed: a question's passages come from a handful of documents
 COPY_BLOCK = 1 << 20
 
 
@@ -113,7 +114,8 @@ class StoredAnalysis:
         self._rows: dict[str, int] | None = None
         self._offsets: np.ndarray | None = None
         self._map: mmap.mmap | None = None
-        self._decoded: LRUCache[str, list[tuple[int, Any]]] = LRUCache(CACHED_DOCUMENTS)
+        self._decoded: LRUCache[tuple[str, int], Any] = LRUCache(CACHED_PARAGRAPHS)  # (doc, position) -> Doc
+        self._records: LRUCache[str, Record | None] = LRUCache(CACHED_DOCUMENTS)  # None: no analysis stored
 
     def _table(self) -> tuple[dict[str, int], np.ndarray]:
         with self._lock:
@@ -142,26 +144,50 @@ class StoredAnalysis:
                 self._map = mmap.mmap(self._files[PARSES].fileno(), 0, access=mmap.ACCESS_READ)
             return memoryview(self._map)[start : start + length] if length and self._map else memoryview(b"")
 
+    def _read(self, doc_id: str) -> Record | None:
+        with self._lock:
+            if doc_id in self._records:
+                return self._records[doc_id]
+        record = self._record(doc_id)
+        read = Record.read(record) if len(record) else None
+        with self._lock:
+            self._records[doc_id] = read
+        return read
+
+    def _piece_offsets(self, doc_id: str) -> list[int]:
+        read = self._read(doc_id)
+        return read.offsets if read is not None else []
+
+    def _pieces(self, doc_id: str, positions: list[int]) -> list[tuple[int, Any]]:
+        """(offset, Doc) of the document's pieces at ``positions``, making Docs only of those not cached."""
+        read = self._read(doc_id)
+        if read is None:
+            return []
+        with self._lock:
+            known = {i: self._decoded[(doc_id, i)] for i in positions if (doc_id, i) in self._decoded}
+        missing = sorted(i for i in set(positions) if i not in known)
+        if missing:
+            docs = read.docs(nlp(full=True).vocab, missing)
+            with self._lock:
+                for i, doc in zip(missing, docs):
+                    self._decoded[(doc_id, i)] = known[i] = doc
+        return [(read.offsets[i], known[i]) for i in positions]
+
     def document(self, doc_id: str) -> list[tuple[int, Any]]:
         """Every (paragraph offset, spaCy Doc) of a document; KeyError when the index lacks it."""
-        with self._lock:
-            cached = self._decoded.get(doc_id)
-        if cached is not None:
-            return cached
-        record = self._record(doc_id)
-        decoded = unpack(record, nlp(full=True).vocab) if len(record) else []
-        with self._lock:
-            self._decoded[doc_id] = decoded
-        return decoded
+        return self._pieces(doc_id, list(range(len(self._piece_offsets(doc_id)))))
 
     def paragraphs(self, doc_id: str, start: int, end: int) -> list[tuple[int, Any]]:
         """(paragraph start offset in the document text, parsed paragraph Doc) for every paragraph of the
         document overlapping [start, end) (the one holding ``start`` when the range is empty).
 
         ``doc.text == document.text[offset:offset + len(doc.text)]``; long paragraphs are the bounded pieces
-        spaCy read (``rag.ingest.sentences.analysis_spans``). Decoded documents are cached (LRU).
+        spaCy read (``rag.ingest.sentences.analysis_spans``). Only the paragraphs asked for are decoded, and
+        they are cached (LRU).
         """
         end = max(end, start + 1)
-        return [
-            (offset, doc) for offset, doc in self.document(doc_id) if offset < end and offset + len(doc.text) > start
-        ]
+        offsets = self._piece_offsets(doc_id)
+        # A piece ends before the next begins: decode only those that may reach into the range.
+        bounds = [*offsets[1:], float("inf")]
+        near = [i for i, (a, b) in enumerate(zip(offsets, bounds)) if a < end and b > start]
+        return [(offset, doc) for offset, doc in self._pieces(doc_id, near) if offset + len(doc.text) > start]
