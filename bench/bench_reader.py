@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import latency, machine, table
+from common import latency, machine, percentile, table
 
 
 def main() -> None:
@@ -59,6 +60,31 @@ def main() -> None:
         figures = latency(lambda q, a=answerer: ask(str(q), retriever, a), timed, warmup=0)
         rows.append([name, figures.n, figures.p50, figures.p95, figures.mean])
     print(table(["answerer", "questions", "p50 ms", "p95 ms", "mean ms"], rows))
+    if "reader" in args.answerers.split(","):
+        span_head_cost(retriever, timed)
+
+
+def span_head_cost(retriever, questions: list[str]) -> None:
+    """The reader as shipped against the same reader with its span head off, each question asked of both
+    in turn (alternating which goes first, so neither gets the other's warm caches): the head's cost."""
+    from dataclasses import replace
+
+    from rag.answer.pipeline import ask
+    from rag.answer.registry import answerer_for
+
+    shipped = answerer_for("reader", retriever)
+    variants = {"span head on (shipped)": shipped, "span head off": replace(shipped, span_reads=0)}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for number, question in enumerate(questions):
+        order = list(variants.items())
+        for name, answerer in order if number % 2 else reversed(order):
+            started = time.perf_counter()
+            ask(question, retriever, answerer)
+            times[name].append((time.perf_counter() - started) * 1000)
+    rows = [[name, len(t), percentile(t, 50), percentile(t, 95), sum(t) / len(t)] for name, t in times.items()]
+    on, off = (percentile(t, 50) for t in times.values())
+    print(f"\nthe span head's cost, the same questions interleaved (p50 ratio on/off {on / off:.2f}):")
+    print(table(["reader", "questions", "p50 ms", "p95 ms", "mean ms"], rows))
 
 
 if __name__ == "__main__":

@@ -39,30 +39,17 @@ MISS = "known miss of the reader (docs/answers.md)"
         ("Who is the Turkish president?", "Erdogan"),
         ("In which year was Turkey's first batch of missiles officially delivered?", "2019"),
         ("Who heads Turkey's Defense Industry Directorate?", "Ismail Demir"),
-        pytest.param(
-            "In which city did Erdogan and Putin hold their meeting?",
-            "Sochi",
-            marks=pytest.mark.xfail(strict=True, reason=MISS + ": 'United States' is ranked just above 'Sochi'"),
-        ),
+        ("In which city did Erdogan and Putin hold their meeting?", "Sochi"),
         ("Which alliance's systems does Turkey say the S-400s would not be integrated into?", "NATO"),
         ("How much was India's S-400 deal worth?", "$5 billion"),
         ("Which security analyst focuses on Russia?", "Michael Kofman"),
-        pytest.param(
-            "How many countries already have the S-300 deployed?",
-            "14",
-            marks=pytest.mark.xfail(strict=True, reason=MISS + ": a country of the list is ranked above the count"),
-        ),
-        pytest.param(
+        ("How many countries already have the S-300 deployed?", "14"),
+        (
             "Which law allows the US government to penalise countries that make significant transactions with "
             "Russia's defence companies?",
             "CAATSA",
-            marks=pytest.mark.xfail(strict=True, reason=MISS + ": 'Washington' is ranked just above 'CAATSA'"),
         ),
-        pytest.param(
-            "From which American jet programme was Turkey expelled?",
-            "F-35",
-            marks=pytest.mark.xfail(strict=True, reason=MISS + ": the right answer, below the threshold"),
-        ),
+        ("From which American jet programme was Turkey expelled?", "F-35"),
     ],
 )
 def test_a_factoid_question_gets_a_short_answer_inside_its_cited_sentence(
@@ -190,3 +177,16 @@ def test_the_reader_computes_every_column_the_fitted_model_reads(retriever, seed
     _, occurrences = ReaderAnswerer(embedder).read(question, retrieve(question, retriever, READS), seed_index)
     computed = set().union(*(o.features for o in occurrences))
     assert set(load_reader().columns) <= computed
+
+
+def test_the_span_head_reads_the_passages_the_model_was_fitted_with(retriever, seed_index, embedder):
+    import math
+
+    from rag.answer.pipeline import retrieve
+
+    question = "Who heads Turkey's Defense Industry Directorate?"
+    reads = load_reader().card["span_reads"]
+    _, occurrences = ReaderAnswerer(embedder).read(question, retrieve(question, retriever, READS), seed_index)
+    read = {o.sentence.passage.rank for o in occurrences if not math.isnan(o.features["span"])}
+    assert read and max(read) <= reads < READS
+    assert all(math.isnan(o.features["span"]) for o in occurrences if o.sentence.passage.rank > reads)

@@ -72,10 +72,10 @@ def test_an_altered_graph_is_refused_with_the_fix(tmp_path):
     shutil.copyfile(GRAPH_FILE, graph)
     with graph.open("ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(RagError, match="does not match the trained span head.*eval/train_span_reader.py"):
+    with pytest.raises(RagError, match=r"does not match the trained span head.*eval/train_span_reader\.py"):
         SpanHead(TOKENIZER, graph, CARD_FILE)
 
 
 def test_a_missing_graph_is_refused_with_the_fix(tmp_path):
-    with pytest.raises(RagError, match="cannot read the span head.*eval/train_span_reader.py"):
+    with pytest.raises(RagError, match=r"cannot read the span head.*eval/train_span_reader\.py"):
         SpanHead(TOKENIZER, tmp_path / "absent.onnx", CARD_FILE)

@@ -110,6 +110,8 @@ class ReaderAnswerer:
     def read(self, question: str, passages: list[Passage], index: Index) -> tuple[AskedFor, list[Occurrence]]:
         """The question's analysis and every candidate occurrence in the passages, with all features."""
         q = asked_for(_parsed_question(question))
+        reads = self._span_reads()
+        reading = self.span_head.start_reading(question, passages, reads) if reads else None
         found = []
         for passage in passages:
             check_time_budget()
@@ -124,9 +126,8 @@ class ReaderAnswerer:
             sentence = Sentence(span, start, offset + span.end_char, offset, passage, float(similarity))
             occurrences += sentence_occurrences(q, sentence, idf)
         self._add_meaning(q, occurrences)
-        reads = self._span_reads()
-        if reads:
-            self.span_head.add_features(question, passages, occurrences, reads)
+        if reading is not None:
+            reading.result().add_features(occurrences)
         add_group_features(occurrences, q.words)
         add_context_features(occurrences, question, q.lemmas, lambda doc_id: index.documents[doc_id].title, idf)
         add_relative_features(occurrences)

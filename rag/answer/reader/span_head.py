@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
 GRAPH_FILE = Path(__file__).resolve().parents[2] / "data" / "span_reader.int8.onnx"
 CARD_FILE = GRAPH_FILE.with_name("span_reader.json")
 MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes about 200
-SPAN_READS = 4  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
+SPAN_READS = 2  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
 SPAN_FEATURES = ("span_start", "span_end", "span")
+THREADS = 1  # the head reads beside the reader's feature work, which takes the other core
 UNREAD = dict.fromkeys(SPAN_FEATURES, math.nan)
 
 
@@ -71,7 +73,7 @@ class SpanHead:
                 "restore it with git or run `python eval/train_span_reader.py`"
             )
         self.card = card
-        self.session: Any = cpu_session(graph_file)
+        self.session: Any = cpu_session(graph_file, THREADS)
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(MAX_PIECES, strategy="only_second")
         self.tokenizer.enable_padding()
@@ -97,14 +99,32 @@ class SpanHead:
             read.append(PassageLogits(spans, starts[row, pieces], ends[row, pieces]))
         return read
 
-    def add_features(self, question: str, passages: list[Passage], occurrences: list[Occurrence], reads: int) -> None:
-        """The span features of every occurrence: read in its passage when that passage ranks among the
-        first ``reads``, missing otherwise."""
+    def start_reading(self, question: str, passages: list[Passage], reads: int) -> Future[SpanReading]:
+        """Reads the passages ranked among the first ``reads`` on a worker thread and returns at once:
+        onnxruntime releases the GIL, so the reader's spaCy features are computed meanwhile."""
         first = [p for p in passages if p.rank <= reads]
-        read = dict(zip(((p.doc_id, p.start) for p in first), self.read(question, first)))
+        return _WORKER.submit(
+            lambda: SpanReading(dict(zip(((p.doc_id, p.start) for p in first), self.read(question, first))))
+        )
+
+
+@dataclass(frozen=True)
+class SpanReading:
+    """The head's logits for the passages it read, by (document, passage start)."""
+
+    logits: dict[tuple[str, int], PassageLogits]
+
+    def add_features(self, occurrences: list[Occurrence]) -> None:
+        """The span features of every occurrence: read in its passage, or missing when the head did not
+        read that passage."""
         for o in occurrences:
-            logits = read.get((o.doc_id, o.sentence.passage.start))
+            logits = self.logits.get((o.doc_id, o.sentence.passage.start))
             o.features.update(logits.at(o.start, o.end) if logits is not None else UNREAD)
+
+
+# One thread for every reader of the process: the head runs on one core while the question's thread
+# computes the other features on the other (THREADS).
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="span-head")
 
 
 @lru_cache(maxsize=2)
