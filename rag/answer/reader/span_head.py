@@ -2,8 +2,8 @@
 ends (``eval/train_span_reader.py``). Its logits at a candidate are three of the ranker's features.
 
 It reads the question with each of the first few passages (one ONNX int8 call, the passages batched;
-how many is the fitted reader's ``span_reads``); candidates of the passages it does not read get no
-value (missing, as LightGBM expects).
+how many is the fitted reader's ``span_reads``) on a worker thread, while the reader computes its other
+features; candidates of the passages it does not read get no value (missing, as LightGBM expects).
 The graph, ``rag/data/span_reader.int8.onnx``, is checked against the SHA-256 in ``span_reader.json``.
 """
 
@@ -23,11 +23,12 @@ from rag.answer.reader.model import file_sha256
 from rag.errors import RagError
 from rag.records import Passage
 from rag.search.query_encoder import cpu_session
+from rag.settings import DATA_DIR
 
 if TYPE_CHECKING:
     from rag.answer.reader.features import Occurrence
 
-GRAPH_FILE = Path(__file__).resolve().parents[2] / "data" / "span_reader.int8.onnx"
+GRAPH_FILE = DATA_DIR / "span_reader.int8.onnx"
 CARD_FILE = GRAPH_FILE.with_name("span_reader.json")
 MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes about 200
 SPAN_READS = 2  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
