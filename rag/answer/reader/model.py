@@ -94,21 +94,30 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def checked_card(file: Path, card_file: Path, hash_key: str, names: tuple[str, str], script: str) -> dict[str, Any]:
+    """The card of a shipped model file, once the file's SHA-256 matches the one under ``hash_key``;
+    RagError naming the fix (``script`` rebuilds it) when either is missing, damaged or not the one
+    fitted. ``names``: what the model is, and what the file must match."""
+    try:
+        card = json.loads(card_file.read_text())
+        digest = file_sha256(file)
+    except (OSError, ValueError) as exc:
+        raise RagError(f"cannot read {names[0]} ({exc}): run `python {script}`") from exc
+    if digest != card.get(hash_key):
+        raise RagError(
+            f"{file} does not match {names[1]} (sha256 {digest[:12]}…): restore it with git or run `python {script}`"
+        )
+    return card
+
+
 @lru_cache(maxsize=2)
 def load_reader(model_file: Path = MODEL_FILE, card_file: Path = CARD_FILE) -> ReaderModel:
     """The shipped reader; RagError naming the fix when a file is missing, damaged or not the fitted one."""
     # LightGBM offers scikit-learn and pandas interfaces when they are installed; loading them costs
     # a second of every cold start and the booster needs neither.
     lightgbm = import_without("lightgbm", ("sklearn", "pandas", "dask"))
-    try:
-        card = json.loads(card_file.read_text())
-        digest = file_sha256(model_file)
-    except (OSError, ValueError) as exc:
-        raise RagError(f"cannot read the answer reader ({exc}): run `python eval/train_reader.py`") from exc
-    if digest != card.get("model_sha256"):
-        raise RagError(
-            f"{model_file} does not match the fitted reader (sha256 {digest[:12]}…): "
-            "restore it with git or run `python eval/train_reader.py`"
-        )
+    card = checked_card(
+        model_file, card_file, "model_sha256", ("the answer reader", "the fitted reader"), "eval/train_reader.py"
+    )
     booster = lightgbm.Booster(model_str=model_file.read_text())
     return ReaderModel(booster, tuple(card["columns"]), card["calibration"], card)

@@ -9,7 +9,6 @@ The graph, ``rag/data/span_reader.int8.onnx``, is checked against the SHA-256 in
 
 from __future__ import annotations
 
-import json
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.answer.reader.model import file_sha256
-from rag.errors import RagError
+from rag.answer.reader.model import checked_card
 from rag.records import Passage
 from rag.search.query_encoder import cpu_session
 from rag.settings import DATA_DIR
@@ -63,17 +61,8 @@ class SpanHead:
     def __init__(self, tokenizer_file: Path, graph_file: Path = GRAPH_FILE, card_file: Path = CARD_FILE):
         from tokenizers import Tokenizer
 
-        try:
-            card = json.loads(card_file.read_text())
-            digest = file_sha256(graph_file)
-        except (OSError, ValueError) as exc:
-            raise RagError(f"cannot read the span head ({exc}): run `python eval/train_span_reader.py`") from exc
-        if digest != card.get("sha256"):
-            raise RagError(
-                f"{graph_file} does not match the trained span head (sha256 {digest[:12]}…): "
-                "restore it with git or run `python eval/train_span_reader.py`"
-            )
-        self.card = card
+        names = ("the span head", "the trained span head")
+        self.card = checked_card(graph_file, card_file, "sha256", names, "eval/train_span_reader.py")
         self.session: Any = cpu_session(graph_file, THREADS)
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(MAX_PIECES, strategy="only_second")
