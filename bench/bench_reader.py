@@ -29,6 +29,11 @@ def main() -> None:
     parser.add_argument("--gold", required=True, help="questions.jsonl (only the question text is read)")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--answerers", default="reader,extractive")
+    parser.add_argument(
+        "--span-reads",
+        default="0",
+        help="passages the span head reads, to time beside the shipped depth (comma-separated; default 0: off)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -61,30 +66,36 @@ def main() -> None:
         rows.append([name, figures.n, figures.p50, figures.p95, figures.mean])
     print(table(["answerer", "questions", "p50 ms", "p95 ms", "mean ms"], rows))
     if "reader" in args.answerers.split(","):
-        span_head_cost(retriever, timed)
+        span_head_cost(retriever, timed, [int(n) for n in args.span_reads.split(",")])
 
 
-def span_head_cost(retriever, questions: list[str]) -> None:
-    """The reader as shipped against the same reader with its span head off, each question asked of both
-    in turn (alternating which goes first, so neither gets the other's warm caches): the head's cost."""
+def span_head_cost(retriever, questions: list[str], depths: list[int]) -> None:
+    """The reader as shipped against the same reader with its span head reading other numbers of passages
+    (0: off), each question asked of every variant in turn (rotating which goes first, so none gets the
+    others' warm caches): the head's cost as a ratio measured in the same run."""
     from dataclasses import replace
 
     from rag.answer.pipeline import ask
     from rag.answer.registry import answerer_for
 
     shipped = answerer_for("reader", retriever)
-    variants = {"span head on (shipped)": shipped, "span head off": replace(shipped, span_reads=0)}
+    reads = shipped.span_head_reads()
+    variants = {f"span head reading {reads} (shipped)": shipped}
+    variants |= {f"span head reading {n}" if n else "span head off": replace(shipped, span_reads=n) for n in depths}
     times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants.items())
     for number, question in enumerate(questions):
-        order = list(variants.items())
-        for name, answerer in order if number % 2 else reversed(order):
+        for name, answerer in order[number % len(order) :] + order[: number % len(order)]:
             started = time.perf_counter()
             ask(question, retriever, answerer)
             times[name].append((time.perf_counter() - started) * 1000)
-    rows = [[name, len(t), percentile(t, 50), percentile(t, 95), sum(t) / len(t)] for name, t in times.items()]
-    on, off = (percentile(t, 50) for t in times.values())
-    print(f"\nthe span head's cost, the same questions interleaved (p50 ratio on/off {on / off:.2f}):")
-    print(table(["reader", "questions", "p50 ms", "p95 ms", "mean ms"], rows))
+    shipped_p50 = percentile(next(iter(times.values())), 50)
+    rows = [
+        [name, len(t), percentile(t, 50), percentile(t, 95), sum(t) / len(t), percentile(t, 50) / shipped_p50]
+        for name, t in times.items()
+    ]
+    print("\nthe span head's cost, the same questions interleaved:")
+    print(table(["reader", "questions", "p50 ms", "p95 ms", "mean ms", "p50 / shipped"], rows))
 
 
 if __name__ == "__main__":

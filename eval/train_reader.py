@@ -16,6 +16,11 @@ that leaves at most 10 % of answerable questions abstained.
     .venv/bin/python eval/train_reader.py                       # the shipped model (static sentence vectors)
     .venv/bin/python eval/train_reader.py --train-index DIR --dev-index DIR --report runs/reader
 
+The span head was tuned on train-2024 (eval/train_span_reader.py), so train's span features are read
+by its fold heads, each tuned without the questions it reads: --span-folds names the folder that run
+wrote them to (default runs/span-reader, its default --out); they are checked against the SHA-256s
+in rag/data/span_reader.json.
+
 An index missing at --train-index/--dev-index is built from the set's articles.jsonl first (about
 45–65 min each on 2 cores). Collecting the features took 22 min a set (both sets at once, load 5–9);
 they are cached under --cache, after which a fit with its 5 out-of-fold fits takes 13 min at load 3–8.
@@ -24,6 +29,7 @@ they are cached under --cache, after which a fit with its 5 out-of-fold fits tak
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -40,16 +46,15 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from eval.reader_fit import confidence_table, fit_calibration, fit_ranker, out_of_fold, pick, risk_coverage  # noqa: E402
+from eval.span_news import fold_of, set_retriever  # noqa: E402
 from rag.answer.pipeline import retrieve  # noqa: E402
 from rag.answer.reader.answerer import ReaderAnswerer  # noqa: E402
 from rag.answer.reader.model import CARD_FILE, MODEL_FILE, file_sha256  # noqa: E402
-from rag.answer.reader.span_head import SPAN_FEATURES, SPAN_READS, UNREAD  # noqa: E402
+from rag.answer.reader.span_head import SPAN_FEATURES, SPAN_READS, UNREAD, SpanHead, load_span_head  # noqa: E402
 from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold  # noqa: E402
 from rag.evaluate.metrics import exact_match, token_f1  # noqa: E402
 from rag.search.embedding import default_embedder  # noqa: E402
-from rag.search.index import open_index  # noqa: E402
-from rag.search.retrieval import Retriever  # noqa: E402
-from rag.settings import DATA_DIR, Settings  # noqa: E402
+from rag.settings import DATA_DIR  # noqa: E402
 
 NEWSQA = ROOT.parent / "shared" / "benchmarks" / "newsqa"
 SEED = 0
@@ -69,27 +74,35 @@ FEATURE_GROUPS = {
 
 
 def collect(
-    split_dir: Path, index_dir: Path, k: int, cache: Path, as_of: bool = True, off_topic: bool = False
+    split_dir: Path,
+    index_dir: Path,
+    k: int,
+    cache: Path,
+    as_of: bool = True,
+    off_topic: bool = False,
+    heads: dict[int, SpanHead] | None = None,
 ) -> list[dict]:
     """Per question: gold, and every candidate (text, label, features) the reader lists, cached.
 
     With ``as_of`` each question is searched as of its week, as ``rag eval`` does by default. With
     ``off_topic`` each question is read against the passages retrieved for another question, half the
     set (about six months) away, and counts as unanswerable: what a corpus that never reported the
-    topic looks like to the reader, which the calibration must learn to doubt."""
+    topic looks like to the reader, which the calibration must learn to doubt. ``heads``: the span head
+    that reads each fold's questions (``eval/span_news.py``); None: the shipped head reads them all."""
     cache.mkdir(parents=True, exist_ok=True)
-    stored = cache / f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}-span.pkl"
+    heads_id = hashlib.sha256(" ".join(h.card["sha256"] for h in (heads or {0: shipped_head()}).values()).encode())
+    name = f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}"
+    stored = cache / f"{name}-span-{heads_id.hexdigest()[:10]}.pkl"
     if stored.exists():
         return pickle.loads(stored.read_bytes())
-    embedder = default_embedder()
-    if index_dir.exists():  # as it is: a corpus path spelled differently must not trigger a rebuild
-        index = open_index(Settings(index_dir=index_dir), embedder, rebuild=False)
-    else:
-        index = open_index(Settings(index_dir=index_dir).with_corpus([split_dir / "articles.jsonl"]), embedder)
-    retriever = Retriever(index, embedder)
+    embedder, index, retriever = set_retriever(split_dir, index_dir)
     # The span head reads every passage here; how many it reads when answering is chosen at fit time
     # (``span_reads``), which only drops the features of the passages it would not read.
-    readers = {mode: ReaderAnswerer(embedder, sentence_vectors=mode, span_reads=k) for mode in SENTENCE_VECTORS}
+    readers = {
+        (fold, mode): ReaderAnswerer(embedder, sentence_vectors=mode, span_reads=k, head=head)
+        for fold, head in (heads or {0: shipped_head()}).items()
+        for mode in SENTENCE_VECTORS
+    }
     rows, started = [], time.monotonic()
     questions = dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=as_of, week_slack=WEEK_SLACK_DAYS)
     for number, gold in enumerate(questions, 1):
@@ -101,8 +114,9 @@ def collect(
             "answers": [] if off_topic else list(gold.answers),
             "best_passage_score": max((p.score for p in passages), default=0.0),
         }
-        for mode, reader in readers.items():  # the parse is shared: the second costs little
-            q, occurrences = reader.read(gold.question, passages, index)
+        fold = fold_of(gold.id) if heads else 0
+        for mode in SENTENCE_VECTORS:  # the parse is shared: the second costs little
+            q, occurrences = readers[fold, mode].read(gold.question, passages, index)
             row[mode] = [(o.text, o.norm, o.label, o.features) for o in occurrences]
         row["kind"] = q.kind
         rows.append(row)
@@ -110,6 +124,31 @@ def collect(
             print(f"  {split_dir.name}: {number}/{len(questions)} questions, {time.monotonic() - started:.0f} s")
     stored.write_bytes(pickle.dumps(rows))
     return rows
+
+
+def shipped_head() -> SpanHead:
+    return load_span_head(default_embedder().path / "tokenizer.json")
+
+
+def fold_heads(folder: Path | None, card: dict | None = None) -> dict[int, SpanHead] | None:
+    """The heads that read each fold of train when the span head (its ``card``, default the shipped one's)
+    was tuned on it (the card's ``news``); None when it was not. Exits naming the fix when they are
+    missing or not that head's folds."""
+    news = (card or shipped_head().card).get("news")
+    if not news:
+        return None
+    tokenizer = default_embedder().path / "tokenizer.json"
+    heads = {}
+    for fold, digest in news["fold_sha256"].items():
+        graph = (folder or Path("?")) / f"fold-{fold}.int8.onnx"
+        if not graph.exists() or file_sha256(graph) != digest:
+            sys.exit(
+                f"error: the span head was tuned on {news['set']}: its fold heads must read the train features, "
+                f"and {graph} is missing or not the shipped head's fold: pass --span-folds with the --out folder "
+                "of the eval/train_span_reader.py run that wrote rag/data/span_reader.int8.onnx"
+            )
+        heads[int(fold)] = SpanHead(tokenizer, graph, graph.with_name(f"fold-{fold}.json"))
+    return heads
 
 
 def span_read(candidates: list[tuple], reads: int) -> list[tuple]:
@@ -133,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10, help="passages the reader reads (default 10)")
     parser.add_argument(
         "--span-reads", type=int, default=SPAN_READS, help=f"passages the span head reads (default {SPAN_READS})"
+    )
+    parser.add_argument(
+        "--span-folds",
+        type=Path,
+        default=ROOT / "runs" / "span-reader",
+        help="the fold heads eval/train_span_reader.py wrote (its --out), when the span head was tuned on train",
     )
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "reader-cache")
     parser.add_argument("--report", type=Path, default=ROOT / "runs" / "reader", help="plots and tables")
@@ -162,12 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / "questions.jsonl").exists():
             sys.exit(f"error: no questions.jsonl in {folder}: pass --train/--dev with the newsqa folders")
     started = time.monotonic()
-    train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of)
+    heads = fold_heads(args.span_folds)  # train's questions read by heads that never saw their answers
+    train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, heads=heads)
     dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of=not args.no_as_of)
     off_topic = (
         []
         if args.no_off_topic
-        else collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, off_topic=True)
+        else collect(args.train, args.train_index, args.k, args.cache, not args.no_as_of, off_topic=True, heads=heads)
     )
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:

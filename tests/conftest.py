@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import sys
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ def load_eval_script(name: str):
     spec = importlib.util.spec_from_file_location(name, ROOT / "eval" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before running it: its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

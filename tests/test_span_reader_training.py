@@ -66,3 +66,53 @@ def test_every_training_window_points_at_its_answer(span_training, wheel):
     for ids, start, end, (_, _, _, answer) in zip(inputs["input_ids"], starts, ends, examples):
         pieces = tokenizer.decode(ids[int(start) : int(end) + 1])  # "$ 2. 5 billion": spaces between pieces
         assert pieces.replace(" ", "") == answer.lower().replace(" ", "")
+
+
+@pytest.fixture(scope="module")
+def span_news():
+    return load_eval_script("span_news")
+
+
+def test_a_news_passage_is_marked_at_the_first_whole_word_occurrence_of_any_gold_answer(span_news):
+    passage = "The Bills' safety Damar Hamlin collapsed. Buffalo Bills players visited him; the bills piled up."
+    assert span_news.first_answer(passage, ["Buffalo Bills", "Bills"]) == (4, "Bills")
+    assert span_news.first_answer(passage, ["buffalo bills"]) == (42, "Buffalo Bills")  # case kept from the text
+    assert span_news.first_answer(passage, ["Hamlin's"]) is None
+    assert span_news.first_answer("Billsborough won.", ["Bills"]) is None  # not inside a longer word
+
+
+def test_questions_fall_into_folds_by_their_id_alone(span_news):
+    ids = [f"2024010{day}_{n}" for day in range(1, 8) for n in range(6)]
+    folds = [span_news.fold_of(i) for i in ids]
+    assert folds == [span_news.fold_of(i) for i in ids]  # no state, no seed: the same in both scripts
+    assert set(folds) == set(range(span_news.FOLDS))
+    assert 0.25 < folds.count(0) / len(folds) < 0.75
+
+
+def test_a_news_window_holds_the_whole_passage_and_points_at_its_answer(span_training, span_news):
+    from transformers import AutoTokenizer
+
+    from rag.search.embedding import model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
+    passage = " ".join(["Officials met again on Tuesday."] * 30) + " The deal was signed in Geneva."
+    start, answer = span_news.first_answer(passage, ["Geneva"])
+    batch = [("Where was the deal signed?", passage, start, answer)]
+    inputs, starts, ends = span_training.training_windows(tokenizer, batch, span_training.MAX_PIECES)
+    assert len(starts) == 1  # past the 160 word pieces of a SQuAD window, inside the reader's 320
+    assert tokenizer.decode(inputs["input_ids"][0][int(starts[0]) : int(ends[0]) + 1]) == "geneva"
+
+
+def test_the_ranker_is_not_fitted_on_span_features_of_a_head_that_saw_their_answers(tmp_path):
+    """A head tuned on train-2024 (its card says so) makes eval/train_reader.py read train with its fold
+    heads: missing or foreign ones are refused in one line naming the fix."""
+    train_reader = load_eval_script("train_reader")
+    card = {"news": {"set": "train-2024", "fold_sha256": {"0": "d1a32d28" * 8, "1": "05dd841b" * 8}}}
+    (tmp_path / "fold-0.int8.onnx").write_bytes(b"another graph")
+    for folder in (tmp_path / "missing", tmp_path):
+        with pytest.raises(SystemExit) as refused:
+            train_reader.fold_heads(folder, card)
+        message = str(refused.value)
+        assert message.startswith("error: the span head was tuned on train-2024") and "\n" not in message
+        assert "--span-folds" in message and "eval/train_span_reader.py" in message
+    assert train_reader.fold_heads(tmp_path, {"graph": "span_reader.int8.onnx"}) is None  # a SQuAD-only head

@@ -83,6 +83,8 @@ class ReaderAnswerer:
     sentence_vectors: str = ""
     # Passages the span head reads (``span_head``); None: as many as the shipped model was fitted with.
     span_reads: int | None = None
+    # The span head that reads; None: the shipped one (eval/train_reader.py passes the fold heads).
+    head: SpanHead | None = None
     _static: StaticVectors | None = field(default=None, repr=False)
     _types: TypeMatcher | None = field(default=None, repr=False)
 
@@ -102,7 +104,7 @@ class ReaderAnswerer:
         assert self._static is not None and self._types is not None
         self._static.encode(["warm"])
         self._types.label_fit("person")
-        if self._span_reads():
+        if self.span_head_reads():
             self.span_head.read("Who won?", [Passage("warm-up", 0, 0, 15, "Nobody won it.", 0.0, 1)])
         self.judge.claim_facts("The talks did end")  # the judge made now, not on the first yes/no question
         rarity(index)
@@ -110,7 +112,7 @@ class ReaderAnswerer:
     def read(self, question: str, passages: list[Passage], index: Index) -> tuple[AskedFor, list[Occurrence]]:
         """The question's analysis and every candidate occurrence in the passages, with all features."""
         q = asked_for(_parsed_question(question))
-        reads = self._span_reads()
+        reads = self.span_head_reads()
         reading = self.span_head.start_reading(question, passages, reads) if reads else None
         found = []
         for passage in passages:
@@ -135,9 +137,10 @@ class ReaderAnswerer:
 
     @property
     def span_head(self) -> SpanHead:
-        return load_span_head(self.embedder.path / "tokenizer.json")
+        return self.head or load_span_head(self.embedder.path / "tokenizer.json")
 
-    def _span_reads(self) -> int:
+    def span_head_reads(self) -> int:
+        """Passages the span head reads: ``span_reads`` when set, else as the fitted reader was fitted."""
         if self.span_reads is not None:
             return self.span_reads
         return int((self.model or load_reader()).card.get("span_reads", 0))
