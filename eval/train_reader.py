@@ -90,7 +90,8 @@ def collect(
     topic looks like to the reader, which the calibration must learn to doubt. ``heads``: the span head
     that reads each fold's questions (``eval/span_news.py``); None: the shipped head reads them all."""
     cache.mkdir(parents=True, exist_ok=True)
-    heads_id = hashlib.sha256(" ".join(h.card["sha256"] for h in (heads or {0: shipped_head()}).values()).encode())
+    heads = heads or {0: shipped_head()}
+    heads_id = hashlib.sha256(" ".join(h.card["sha256"] for h in heads.values()).encode())
     name = f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}"
     stored = cache / f"{name}-span-{heads_id.hexdigest()[:10]}.pkl"
     if stored.exists():
@@ -100,7 +101,7 @@ def collect(
     # (``span_reads``), which only drops the features of the passages it would not read.
     readers = {
         (fold, mode): ReaderAnswerer(embedder, sentence_vectors=mode, span_reads=k, head=head)
-        for fold, head in (heads or {0: shipped_head()}).items()
+        for fold, head in heads.items()
         for mode in SENTENCE_VECTORS
     }
     rows, started = [], time.monotonic()
@@ -114,7 +115,7 @@ def collect(
             "answers": [] if off_topic else list(gold.answers),
             "best_passage_score": max((p.score for p in passages), default=0.0),
         }
-        fold = fold_of(gold.id) if heads else 0
+        fold = fold_of(gold.id) if len(heads) > 1 else 0
         for mode in SENTENCE_VECTORS:  # the parse is shared: the second costs little
             q, occurrences = readers[fold, mode].read(gold.question, passages, index)
             row[mode] = [(o.text, o.norm, o.label, o.features) for o in occurrences]
@@ -130,7 +131,7 @@ def shipped_head() -> SpanHead:
     return load_span_head(default_embedder().path / "tokenizer.json")
 
 
-def fold_heads(folder: Path | None, card: dict | None = None) -> dict[int, SpanHead] | None:
+def fold_heads(folder: Path, card: dict | None = None) -> dict[int, SpanHead] | None:
     """The heads that read each fold of train when the span head (its ``card``, default the shipped one's)
     was tuned on it (the card's ``news``); None when it was not. Exits naming the fix when they are
     missing or not that head's folds."""
@@ -140,11 +141,11 @@ def fold_heads(folder: Path | None, card: dict | None = None) -> dict[int, SpanH
     tokenizer = default_embedder().path / "tokenizer.json"
     heads = {}
     for fold, digest in news["fold_sha256"].items():
-        graph = (folder or Path("?")) / f"fold-{fold}.int8.onnx"
+        graph = folder / f"fold-{fold}.int8.onnx"
         if not graph.exists() or file_sha256(graph) != digest:
             sys.exit(
                 f"error: the span head was tuned on {news['set']}: its fold heads must read the train features, "
-                f"and {graph} is missing or not the shipped head's fold: pass --span-folds with the --out folder "
+                f"and {graph} is missing or not that head's fold: pass --span-folds with the --out folder "
                 "of the eval/train_span_reader.py run that wrote rag/data/span_reader.int8.onnx"
             )
         heads[int(fold)] = SpanHead(tokenizer, graph, graph.with_name(f"fold-{fold}.json"))

