@@ -81,7 +81,6 @@ def collect(
     as_of: bool = True,
     off_topic: bool = False,
     heads: dict[int, SpanHead] | None = None,
-    modes: tuple[str, ...] = SENTENCE_VECTORS,
 ) -> list[dict]:
     """Per question: gold, and every candidate (text, label, features) the reader lists, cached.
 
@@ -89,24 +88,21 @@ def collect(
     ``off_topic`` each question is read against the passages retrieved for another question, half the
     set (about six months) away, and counts as unanswerable: what a corpus that never reported the
     topic looks like to the reader, which the calibration must learn to doubt. ``heads``: the span head
-    that reads each fold's questions (``eval/span_news.py``); None: the shipped head reads them all.
-    ``modes``: the sentence vectors to read with (a fit needs one; the ablation compares both)."""
+    that reads each fold's questions (``eval/span_news.py``); None: the shipped head reads them all."""
     cache.mkdir(parents=True, exist_ok=True)
     heads = heads or {0: shipped_head()}
     heads_id = hashlib.sha256(" ".join(h.card["sha256"] for h in heads.values()).encode())
     name = f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}"
-    both = cache / f"{name}-span-{heads_id.hexdigest()[:10]}.pkl"
-    stored = both if modes == SENTENCE_VECTORS else both.with_stem(f"{both.stem}-{'-'.join(modes)}")
-    for found in (both, stored):
-        if found.exists():
-            return pickle.loads(found.read_bytes())
+    stored = cache / f"{name}-span-{heads_id.hexdigest()[:10]}.pkl"
+    if stored.exists():
+        return pickle.loads(stored.read_bytes())
     embedder, index, retriever = set_retriever(split_dir, index_dir)
     # The span head reads every passage here; how many it reads when answering is chosen at fit time
     # (``span_reads``), which only drops the features of the passages it would not read.
     readers = {
         (fold, mode): ReaderAnswerer(embedder, sentence_vectors=mode, span_reads=k, head=head)
         for fold, head in heads.items()
-        for mode in modes
+        for mode in SENTENCE_VECTORS
     }
     rows, started = [], time.monotonic()
     questions = dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=as_of, week_slack=WEEK_SLACK_DAYS)
@@ -120,7 +116,7 @@ def collect(
             "best_passage_score": max((p.score for p in passages), default=0.0),
         }
         fold = fold_of(gold.id) if len(heads) > 1 else 0
-        for mode in modes:  # the parse is shared: the second costs little
+        for mode in SENTENCE_VECTORS:  # the parse is shared: the second costs little
             q, occurrences = readers[fold, mode].read(gold.question, passages, index)
             row[mode] = [(o.text, o.norm, o.label, o.features) for o in occurrences]
         row["kind"] = q.kind
@@ -213,13 +209,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"error: no questions.jsonl in {folder}: pass --train/--dev with the newsqa folders")
     started = time.monotonic()
     heads = fold_heads(args.span_folds)  # train's questions read by heads that never saw their answers
-    as_of, modes = not args.no_as_of, SENTENCE_VECTORS if args.ablation else (args.sentence_vectors,)
-    train = collect(args.train, args.train_index, args.k, args.cache, as_of, heads=heads, modes=modes)
-    dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of, modes=modes)
+    train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, heads=heads)
+    dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of=not args.no_as_of)
     off_topic = (
         []
         if args.no_off_topic
-        else collect(args.train, args.train_index, args.k, args.cache, as_of, off_topic=True, heads=heads, modes=modes)
+        else collect(args.train, args.train_index, args.k, args.cache, not args.no_as_of, off_topic=True, heads=heads)
     )
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
