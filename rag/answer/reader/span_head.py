@@ -1,5 +1,6 @@
-"""The span head: the bundled MiniLM fine-tuned on SQuAD to say where in a passage an answer starts and
-ends (``eval/train_span_reader.py``). Its logits at a candidate are three of the ranker's features.
+"""The span head: the bundled MiniLM fine-tuned on SQuAD, then on news-quiz passages, to say where in a
+passage an answer starts and ends (``eval/train_span_reader.py``). Its logits at a candidate are three
+of the ranker's features.
 
 It reads the question with each of the first few passages (one ONNX int8 call, the passages batched;
 how many is the fitted reader's ``span_reads``) on a worker thread, while the reader computes its other
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
 GRAPH_FILE = DATA_DIR / "span_reader.int8.onnx"
 CARD_FILE = GRAPH_FILE.with_name("span_reader.json")
 MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes about 200
-SPAN_READS = 2  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
+SPAN_READS = 4  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
 SPAN_FEATURES = ("span_start", "span_end", "span")
-THREADS = 1  # the head reads beside the reader's feature work, which takes the other core
+# Two threads: reading 4 passages on one core takes longer than the reader's other features on the other,
+# so the head is what the answer waits for (p50 161 against 136 ms, docs/answers.md).
+THREADS = 2
 UNREAD = dict.fromkeys(SPAN_FEATURES, math.nan)
 
 
@@ -112,8 +115,8 @@ class SpanReading:
             o.features.update(logits.at(o.start, o.end) if logits is not None else UNREAD)
 
 
-# One thread for every reader of the process: the head runs on one core while the question's thread
-# computes the other features on the other (THREADS).
+# One worker for every reader of the process: the head's reads queue rather than oversubscribe the
+# cores the question's thread shares with them.
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="span-head")
 
 
