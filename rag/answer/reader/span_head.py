@@ -33,7 +33,7 @@ MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes a
 SPAN_READS = 4  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
 SPAN_FEATURES = ("span_start", "span_end", "span")
 # Two threads: reading 4 passages on one core takes longer than the reader's other features on the other,
-# so the head is what the answer waits for (p50 161 against 136 ms, docs/answers.md).
+# so the head is what the answer waits for (bench p50 158 against 141-149 ms; docs/answers.md, Speed).
 THREADS = 2
 UNREAD = dict.fromkeys(SPAN_FEATURES, math.nan)
 
