@@ -175,6 +175,27 @@ def test_the_stored_analysis_gives_the_same_candidates_as_parsing_at_question_ti
     assert [o.features for o in stored] == [o.features for o in parsed]
 
 
+def test_a_question_is_parsed_once_for_retrieval_and_the_reader(retriever, monkeypatch):
+    from rag.answer.pipeline import ask
+    from rag.ingest import sentences
+
+    pipeline, parsed = sentences.nlp(), []
+
+    class Counting:  # the pipeline, counting what it parses
+        def __call__(self, text):
+            parsed.append(text)
+            return pipeline(text)
+
+        def __getattr__(self, name):
+            return getattr(pipeline, name)
+
+    counting, light = Counting(), sentences.nlp(False)
+    monkeypatch.setattr(sentences, "_pipeline", lambda full: counting if full else light)
+    question = "Which company heads the S-400 deal with Turkey, and since when?"  # asked by no other test
+    assert ask(question, retriever).answerer == "reader"
+    assert parsed.count(question) == 1
+
+
 def test_the_reader_computes_every_column_the_fitted_model_reads(retriever, seed_index, embedder):
     from rag.answer.pipeline import retrieve
 

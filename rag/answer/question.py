@@ -195,13 +195,20 @@ def _folded_names(tokens) -> list[str]:
 
 
 @lru_cache(maxsize=1024)
+def parsed_question(question: str):
+    """The question parsed by the full spaCy pipeline, once: retrieval's analysis and the reader's both
+    read it (treat it as read-only)."""
+    return nlp()(question)
+
+
+@lru_cache(maxsize=1024)
 def analyse_question(question: str) -> QuestionInfo:
     """The type, content words and focus names of a question.
 
     The question's structure (type, wh-clause, type noun, coordinated parts) comes from the sentence
     that asks; content words and names come from every sentence, so a context sentence still counts.
     """
-    full = nlp()(question)
+    full = parsed_question(question)
     if not len(full):
         return QuestionInfo(question, None, (), frozenset(), (), (), english=False)
     asking = _question_sentence(full)

@@ -153,9 +153,11 @@ class Record:
         """The Docs of the pieces at ``positions``, sharing ``vocab``."""
         from spacy.tokens import DocBin
 
-        if self.docbin.strings:  # get_docs adds every string of the record to the vocab: once is enough
+        if self.docbin.strings:
+            # Into the string store only, once: spaCy's get_docs makes a lexeme of every string (lemmas, tags,
+            # morphology), most never a token's; a token's lexeme is made when its Doc is.
             for string in self.docbin.strings:
-                vocab[string]
+                vocab.strings.add(string)
             self.docbin.strings = set()
         # DocBin.get_docs makes a Doc of every entry of these parallel lists: hand it the wanted ones
         # (a copy of the DocBin itself would be serialised and compressed again).

@@ -8,25 +8,26 @@ questions get "yes" or "no" with the sentence that decides it, or abstain (``yes
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.answer.question import parsed_question
 from rag.answer.reader.agreement import add_group_features, add_relative_features
 from rag.answer.reader.context import add_context_features
 from rag.answer.reader.features import Occurrence, Sentence, sentence_occurrences
 from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
 from rag.answer.reader.reading import passage_sentences, rarity
-from rag.answer.reader.span_head import SpanHead, load_span_head
+from rag.answer.reader.span_head import SpanHead, in_background, load_span_head
 from rag.answer.reader.vectors import StaticVectors, TypeMatcher
 from rag.answer.reader.yes_no import UNDECIDED, Claim, Decision, decide, yes_no_claim
 from rag.budget import check_time_budget
 from rag.check.checker import shared_judge
 from rag.check.judge import LexicalEmbeddingJudge
-from rag.ingest.sentences import nlp
 from rag.records import (
     Abstention,
     Answer,
@@ -64,9 +65,10 @@ class Ranking:
     best_passage_score: float
 
 
-@lru_cache(maxsize=1024)
-def _parsed_question(question: str):
-    return nlp()(question)
+@lru_cache(maxsize=16)
+def _question_vector(embedder: Embedder, question: str) -> np.ndarray:
+    """The question's vector, once a question: the sentence similarities and the calibration read it."""
+    return embedder.encode_query(question)
 
 
 @dataclass
@@ -100,7 +102,7 @@ class ReaderAnswerer:
     def prepare(self, index: Index) -> None:
         """Loads the model, the parser and the vectors now rather than on the first question."""
         self.model = self.model or load_reader()
-        asked_for(_parsed_question("Who wrote this?"))
+        asked_for(parsed_question("Who wrote this?"))
         assert self._static is not None and self._types is not None
         self._static.encode(["warm"])
         self._types.label_fit("person")
@@ -111,16 +113,18 @@ class ReaderAnswerer:
 
     def read(self, question: str, passages: list[Passage], index: Index) -> tuple[AskedFor, list[Occurrence]]:
         """The question's analysis and every candidate occurrence in the passages, with all features."""
-        q = asked_for(_parsed_question(question))
+        q = asked_for(parsed_question(question))
         reads = self.span_head_reads()
         reading = self.span_head.start_reading(question, passages, reads) if reads else None
+        # on the head's worker, while the features are computed here (remembered for ``probability``)
+        question_vector = in_background(lambda: _question_vector(self.embedder, question))
         found = []
         for passage in passages:
             check_time_budget()
             found += [(passage, offset, span) for offset, span in passage_sentences(index, passage)]
         if not found:
             return q, []
-        similarities = self._similarities(question, [span.text for _, _, span in found])
+        similarities = self._similarities(question_vector, question, [span.text for _, _, span in found])
         idf = rarity(index)
         occurrences: list[Occurrence] = []
         for (passage, offset, span), similarity in zip(found, similarities):
@@ -145,7 +149,7 @@ class ReaderAnswerer:
             return self.span_reads
         return int((self.model or load_reader()).card.get("span_reads", 0))
 
-    def _similarities(self, question: str, sentences: list[str]):
+    def _similarities(self, question_vector: Future[np.ndarray], question: str, sentences: list[str]):
         assert self._static is not None
         mode = self.sentence_vectors or (self.model or load_reader()).card.get("sentence_vectors", "model")
         if mode == "static":
@@ -155,7 +159,7 @@ class ReaderAnswerer:
         vectors = [
             self.embedder.encode_cached(sentences[i : i + FAST_BATCH]) for i in range(0, len(sentences), FAST_BATCH)
         ]
-        return np.concatenate(vectors) @ self.embedder.encode_query(question)
+        return np.concatenate(vectors) @ question_vector.result()
 
     def _add_meaning(self, q: AskedFor, occurrences: list[Occurrence]) -> None:
         assert self._static is not None and self._types is not None
@@ -193,7 +197,7 @@ class ReaderAnswerer:
         score, occurrence = chosen
         others = [s for s, o in ranking.best_of if o.norm != occurrence.norm]
         sentence = str(occurrence.sentence.span)
-        cosine = float(self.embedder.encode_cached([sentence])[0] @ self.embedder.encode_query(question))
+        cosine = float(self.embedder.encode_cached([sentence])[0] @ _question_vector(self.embedder, question))
         every = [o.features for o in ranking.occurrences]
         inputs = confidence_inputs([score, *others], occurrence.features, ranking.best_passage_score, cosine, every)
         return model.probability(inputs)
@@ -226,7 +230,7 @@ class ReaderAnswerer:
 
     def decide_yes_no(self, question: str, sentences: list[str]) -> Decision:
         """Whether one of ``sentences`` decides a yes/no question: "yes", "no" or undecided (``yes_no``)."""
-        return self._decide(yes_no_claim(_parsed_question(question)), sentences)
+        return self._decide(yes_no_claim(parsed_question(question)), sentences)
 
     def _decide(self, claim: Claim | None, sentences: list[str]) -> Decision:
         if claim is None:
@@ -241,7 +245,7 @@ class ReaderAnswerer:
         for o in sorted(occurrences, key=lambda o: o.features["sent_sim"] + o.features["sent_overlap"], reverse=True):
             closest.setdefault((o.doc_id, o.sentence.start), o.sentence)
         sentences = list(closest.values())[:DECIDING]
-        claim = yes_no_claim(_parsed_question(question))
+        claim = yes_no_claim(parsed_question(question))
         decision = self._decide(claim, [str(s.span) for s in sentences])
         features = YesNoFeatures(claim.text if claim is not None else "", round(decision.score, 4))
         if decision.answer is None:

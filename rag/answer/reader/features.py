@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rag.answer.reader.questions import QUESTION_TYPES, ROLES, AskedFor
-from rag.answer.reader.spans import LABELS, candidate_spans
+from rag.answer.reader.spans import LABELS, SentenceTokens, candidate_spans
 from rag.records import Passage
 from rag.text import normalize_answer
 
@@ -69,21 +69,22 @@ def sentence_occurrences(q: AskedFor, sentence: Sentence, rarity: Callable[[str]
     """The candidates of one sentence with their per-occurrence features."""
     span = sentence.span
     doc = span.doc  # type: ignore[attr-defined]
+    tokens = SentenceTokens.of(span)
     offset = sentence.paragraph_start
     weight_total = sum(rarity(lemma) for lemma in q.lemmas) or 1.0
-    lemmas = [t.lemma_.lower() for t in span]  # type: ignore[attr-defined]
+    lemmas = tokens.lemma
     matches = [i for i, lemma in enumerate(lemmas) if lemma in q.lemmas]
     overlap = sum(rarity(lemma) for lemma in set(lemmas) & q.lemmas) / weight_total
     focus_overlap = len(set(lemmas) & q.focus) / (len(q.focus) or 1)
     passage = sentence.passage
     found = []
-    for (first, end), label in candidate_spans(span).items():
-        tokens = doc[first:end]
-        norm = normalize_answer(tokens.text)
+    for (first, end), label in candidate_spans(span, tokens).items():
+        a, b = first - tokens.first, end - tokens.first  # positions in the sentence
+        text = tokens.span_text(a, b)
+        norm = normalize_answer(text)
         if not norm:
             continue
-        words = [t for t in tokens if not t.is_punct]
-        a, b = first - span.start, end - span.start  # type: ignore[attr-defined]
+        words = [i for i in range(a, b) if not tokens.punct[i]]
         outside = [i for i in matches if not (a <= i < b)]
 
         def within(width: int, a: int = a, b: int = b, outside: list[int] = outside) -> float:
@@ -91,18 +92,18 @@ def sentence_occurrences(q: AskedFor, sentence: Sentence, rarity: Callable[[str]
             return sum(rarity(lemmas[i]) for i in near) / weight_total
 
         distances = [min(abs(i - a), abs(i - (b - 1))) for i in outside]
-        root = tokens.root
+        root = doc[first:end].root
         verb = _governing_verb(root)
-        window = {t.lemma_.lower() for t in doc[max(span.start, first - 3) : min(span.end, end + 3)]}  # type: ignore[attr-defined]
+        window = set(lemmas[max(0, a - 3) : b + 3])
         features = {
             "qtype": float(QUESTION_TYPES.index(q.kind)),
             "label": float(LABELS.index(label) if label in LABELS else LABELS.index("NP")),
             "dep": float(DEPENDENCIES.index(root.dep_) if root.dep_ in DEPENDENCIES else DEPENDENCIES.index("other")),
             "wh_role": float(ROLES.index(q.role)),
-            "in_q": sum(1 for t in words if t.lower_ in q.words or t.lemma_.lower() in q.lemmas) / (len(words) or 1),
+            "in_q": sum(1 for i in words if tokens.lower[i] in q.words or lemmas[i] in q.lemmas) / (len(words) or 1),
             "n_tok": float(len(words)),
-            "has_digit": float(any(ch.isdigit() for ch in tokens.text)),
-            "cap_ratio": sum(1 for t in words if t.text[:1].isupper()) / (len(words) or 1),
+            "has_digit": float(any(ch.isdigit() for ch in text)),
+            "cap_ratio": sum(1 for i in words if tokens.text[i][:1].isupper()) / (len(words) or 1),
             "is_propn": float(root.pos_ == "PROPN"),
             "sent_sim": sentence.similarity,
             "sent_overlap": overlap,
@@ -123,18 +124,8 @@ def sentence_occurrences(q: AskedFor, sentence: Sentence, rarity: Callable[[str]
             "qverb_match": float(verb in q.verbs),
             "role_match": float(verb in q.verbs and _role(root.dep_) == q.role),
         }
-        found.append(
-            Occurrence(
-                tokens.text,
-                norm,
-                label,
-                passage.doc_id,
-                offset + tokens.start_char,
-                offset + tokens.end_char,
-                sentence,
-                features,
-            )
-        )
+        start = offset + tokens.idx[a]
+        found.append(Occurrence(text, norm, label, passage.doc_id, start, start + len(text), sentence, features))
     return found
 
 

@@ -11,11 +11,12 @@ The graph, ``rag/data/span_reader.int8.onnx``, is checked against the SHA-256 in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ SPAN_FEATURES = ("span_start", "span_end", "span")
 # so the head is what the answer waits for (bench p50 158 against 141-149 ms; docs/answers.md, Speed).
 THREADS = 2
 UNREAD = dict.fromkeys(SPAN_FEATURES, math.nan)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,12 @@ class SpanReading:
 # One worker for every reader of the process: the head's reads queue rather than oversubscribe the
 # cores the question's thread shares with them.
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="span-head")
+
+
+def in_background(call: Callable[[], T]) -> Future[T]:
+    """Runs ``call`` on the head's worker, after the reads queued before it (a core the reader's own
+    Python work leaves free once the head is done)."""
+    return _WORKER.submit(call)
 
 
 @lru_cache(maxsize=2)

@@ -6,6 +6,8 @@ neighbours'" -> "neighbours"), and a currency sign before a number is kept ("$5 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 LABELS = (
     "PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
     "DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL", "NP", "PROPN", "NUM", "WORD",
@@ -19,71 +21,126 @@ LEADING_NOISE = {
 }  # fmt: skip
 
 
-def _trim(doc, start: int, end: int, floor: int) -> tuple[int, int]:
-    def noise_at_start(t) -> bool:
+@dataclass(frozen=True)
+class SentenceTokens:
+    """The token attributes the reader reads, taken from a spaCy sentence in one pass: spaCy makes a new
+    Token object on every access, which was most of the reader's time. Lists are indexed by the token's
+    position in the sentence (its index in the Doc minus ``first``)."""
+
+    first: int
+    source: str  # the Doc's text
+    text: tuple[str, ...]
+    lower: tuple[str, ...]
+    lemma: tuple[str, ...]  # lower-cased
+    pos: tuple[str, ...]
+    tag: tuple[str, ...]
+    dep: tuple[str, ...]
+    idx: tuple[int, ...]  # character offset in the Doc
+    punct: tuple[bool, ...]
+    title: tuple[bool, ...]
+    like_num: tuple[bool, ...]
+    alpha: tuple[bool, ...]
+    stop: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, sentence) -> SentenceTokens:
+        rows = [
+            (t.text, t.lower_, t.lemma_.lower(), t.pos_, t.tag_, t.dep_, t.idx, t.is_punct, t.is_title,
+             t.like_num, t.is_alpha, t.is_stop)
+            for t in sentence
+        ]  # fmt: skip
+        columns = tuple(zip(*rows)) if rows else ((),) * 12
+        return cls(sentence.start, sentence.doc.text, *columns)
+
+    def span_text(self, a: int, b: int) -> str:
+        """The Doc's text of sentence tokens [a, b) (given as positions in the sentence)."""
+        return self.source[self.idx[a] : self.idx[b - 1] + len(self.text[b - 1])]
+
+
+def noun_chunks(sentence) -> list[tuple[int, int, int]]:
+    """(start, end, root) token indices of the noun chunks inside a sentence span. spaCy's own
+    ``Span.noun_chunks`` walks the whole Doc for every sentence; the Doc's chunks are found once and
+    kept in its ``user_data`` (stored Docs are cached by the index, so across questions too)."""
+    doc = sentence.doc
+    chunks = doc.user_data.get(_CHUNKS_KEY)
+    if chunks is None:
+        chunks = doc.user_data[_CHUNKS_KEY] = [(c.start, c.end, c.root.i) for c in doc.noun_chunks]
+    return [c for c in chunks if c[0] >= sentence.start and c[1] <= sentence.end]
+
+
+_CHUNKS_KEY = "rag.noun_chunks"
+
+
+def _trim(tokens: SentenceTokens, start: int, end: int) -> tuple[int, int]:
+    """[start, end) as sentence positions, trimmed (see the module's docstring)."""
+
+    def noise_at_start(i: int) -> bool:
         return (
-            t.lower_ in LEADING_NOISE or t.is_punct or (t.pos_ in ("DET", "PRON") and not t.is_title) or t.tag_ == "POS"
+            tokens.lower[i] in LEADING_NOISE
+            or tokens.punct[i]
+            or (tokens.pos[i] in ("DET", "PRON") and not tokens.title[i])
+            or tokens.tag[i] == "POS"
         )
 
-    while start < end and noise_at_start(doc[start]):
+    while start < end and noise_at_start(start):
         start += 1
     while end > start and (
-        (doc[end - 1].is_punct and doc[end - 1].text not in ("%", ")")) or doc[end - 1].tag_ == "POS"
+        (tokens.punct[end - 1] and tokens.text[end - 1] not in ("%", ")")) or tokens.tag[end - 1] == "POS"
     ):
         end -= 1
-    if start > floor and doc[start - 1].text in CURRENCY:
+    if start > 0 and tokens.text[start - 1] in CURRENCY:
         start -= 1
     return start, end
 
 
-def candidate_spans(sentence) -> dict[tuple[int, int], str]:
-    """(first token, end token) -> label for the candidate answers in a spaCy sentence span.
+def candidate_spans(sentence, tokens: SentenceTokens | None = None) -> dict[tuple[int, int], str]:
+    """(first token, end token) -> label for the candidate answers in a spaCy sentence span; token
+    indices are the Doc's. ``tokens``: the sentence's ``SentenceTokens`` when already taken.
 
     An entity's label wins over a noun phrase's for the same tokens.
     """
+    tokens = tokens or SentenceTokens.of(sentence)
+    low = sentence.start
     found: dict[tuple[int, int], str] = {}
-    doc = sentence.doc
-    low, high = sentence.start, sentence.end
 
     def add(start: int, end: int, label: str, entity: bool = False) -> None:
-        start, end = _trim(doc, start, end, low)
-        if start < end and end - start <= MAX_TOKENS and any(ch.isalnum() for ch in doc[start:end].text):
+        start, end = _trim(tokens, start - low, end - low)
+        if start < end and end - start <= MAX_TOKENS and any(ch.isalnum() for t in tokens.text[start:end] for ch in t):
             if entity:
-                found[(start, end)] = label
+                found[(start + low, end + low)] = label
             else:
-                found.setdefault((start, end), label)
+                found.setdefault((start + low, end + low), label)
 
     for entity in sentence.ents:
         add(entity.start, entity.end, entity.label_, entity=True)
-    for chunk in sentence.noun_chunks:
-        if doc[chunk.end - 1].pos_ == "PRON":
+    for chunk_start, chunk_end, chunk_root in noun_chunks(sentence):
+        if tokens.pos[chunk_end - 1 - low] == "PRON":
             continue
-        add(chunk.start, chunk.end, "NP")
+        add(chunk_start, chunk_end, "NP")
         # the head with its modifiers, and alone: "six-foot long great white shark" -> "great white shark", "shark"
-        root = chunk.root.i
+        root = chunk_root - low
         first = root
         while (
-            first - 1 >= chunk.start
-            and doc[first - 1].dep_ in ("compound", "amod", "nmod")
-            and doc[first - 1].pos_ in ("NOUN", "PROPN", "ADJ")
+            first - 1 >= chunk_start - low
+            and tokens.dep[first - 1] in ("compound", "amod", "nmod")
+            and tokens.pos[first - 1] in ("NOUN", "PROPN", "ADJ")
         ):
             first -= 1
-        add(first, root + 1, "NP")
-        add(root, root + 1, "NP")
-    i = low
+        add(first + low, root + 1 + low, "NP")
+        add(root + low, root + 1 + low, "NP")
+    i, high = 0, len(tokens.text)
     while i < high:
-        token = doc[i]
-        if token.pos_ == "PROPN":
+        if tokens.pos[i] == "PROPN":
             j = i
-            while j < high and doc[j].pos_ == "PROPN":
+            while j < high and tokens.pos[j] == "PROPN":
                 j += 1
-            add(i, j, "PROPN")
+            add(i + low, j + low, "PROPN")
             i = j
             continue
-        if token.like_num:
-            j = i + 1 + (i + 1 < high and doc[i + 1].text in ("%", "percent"))
-            add(i, j, "NUM")
-        elif token.pos_ in ("ADJ", "NOUN") and token.is_alpha and not token.is_stop:
-            add(i, i + 1, "WORD")
+        if tokens.like_num[i]:
+            j = i + 1 + (i + 1 < high and tokens.text[i + 1] in ("%", "percent"))
+            add(i + low, j + low, "NUM")
+        elif tokens.pos[i] in ("ADJ", "NOUN") and tokens.alpha[i] and not tokens.stop[i]:
+            add(i + low, i + 1 + low, "WORD")
         i += 1
     return found

@@ -49,11 +49,16 @@ class StaticVectors:
         """One unit row per text (zeros for a text without word pieces)."""
         table = self._table
         out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
-        pieces = self.embedder._word_pieces.encode_batch(texts, add_special_tokens=False)
-        for row, encoding in enumerate(pieces):
-            if encoding.ids:
-                mean = table[encoding.ids].mean(axis=0)
-                out[row] = mean / (np.linalg.norm(mean) or 1.0)
+        pieces = [e.ids for e in self.embedder._word_pieces.encode_batch(texts, add_special_tokens=False)]
+        rows = np.flatnonzero([len(ids) for ids in pieces])
+        if not len(rows):
+            return out
+        counts = np.array([len(pieces[r]) for r in rows])
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        # every text's pieces in one lookup, summed per text (one numpy call, not one per text)
+        means = np.add.reduceat(table[np.concatenate([pieces[r] for r in rows])], starts, axis=0) / counts[:, None]
+        norms = np.linalg.norm(means, axis=1, keepdims=True)
+        out[rows] = means / np.where(norms > 0, norms, 1.0)
         return out
 
 
