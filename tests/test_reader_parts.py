@@ -8,7 +8,7 @@ from rag.answer.reader.agreement import add_group_features, add_relative_feature
 from rag.answer.reader.context import RELATIVE_TIME, UNDATED, add_context_features
 from rag.answer.reader.features import Sentence, sentence_occurrences
 from rag.answer.reader.questions import asked_for
-from rag.answer.reader.spans import SentenceTokens, candidate_spans, noun_chunks
+from rag.answer.reader.spans import SentenceTokens, candidate_spans, entities, noun_chunks
 from rag.answer.reader.yes_no import NO, UNDECIDED, YES, Claim, decide, yes_no_claim
 from rag.check.thresholds import Thresholds
 from rag.ingest.sentences import nlp
@@ -63,13 +63,15 @@ def test_a_noun_phrase_gives_its_head_with_modifiers_and_alone():
     assert {"great white shark", "shark"} <= set(spans)
 
 
-def test_each_sentence_gets_the_noun_chunks_spacy_finds_in_it_though_its_paragraph_is_read_once():
+def test_each_sentence_gets_the_entities_and_noun_chunks_spacy_finds_in_it_though_its_paragraph_is_read_once():
     doc = nlp()(
         "The mayor of Springfield opened a new bridge. Local traders said the old ferry had lost money. "
-        "Officials expect heavy traffic on Monday."
+        "Officials in Ohio expect heavy traffic on Monday."
     )
     for sentence in doc.sents:
         assert noun_chunks(sentence) == [(c.start, c.end, c.root.i) for c in sentence.noun_chunks]
+        assert entities(sentence) == [(e.start, e.end, e.label_) for e in sentence.ents]
+    assert sum(len(entities(s)) for s in doc.sents) >= 3  # Springfield, Ohio, Monday
 
 
 def test_a_candidate_text_is_the_documents_text_between_its_tokens_spaces_included():

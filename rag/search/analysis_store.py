@@ -190,4 +190,9 @@ class StoredAnalysis:
         # A piece ends before the next begins: decode only those that may reach into the range.
         bounds = [*offsets[1:], float("inf")]
         near = [i for i, (a, b) in enumerate(zip(offsets, bounds)) if a < end and b > start]
-        return [(offset, doc) for offset, doc in self._pieces(doc_id, near) if offset + len(doc.text) > start]
+        return [(offset, doc) for offset, doc in self._pieces(doc_id, near) if offset + _text_length(doc) > start]
+
+
+def _text_length(doc) -> int:
+    """``len(doc.text)`` without building the text (spaCy joins every token on each ``Doc.text``)."""
+    return doc[-1].idx + len(doc[-1].text_with_ws) if len(doc) else 0

@@ -28,7 +28,7 @@ class SentenceTokens:
     position in the sentence (its index in the Doc minus ``first``)."""
 
     first: int
-    source: str  # the Doc's text
+    source: str  # the sentence's text, from its first token
     text: tuple[str, ...]
     lower: tuple[str, ...]
     lemma: tuple[str, ...]  # lower-cased
@@ -46,29 +46,46 @@ class SentenceTokens:
     def of(cls, sentence) -> SentenceTokens:
         rows = [
             (t.text, t.lower_, t.lemma_.lower(), t.pos_, t.tag_, t.dep_, t.idx, t.is_punct, t.is_title,
-             t.like_num, t.is_alpha, t.is_stop)
+             t.like_num, t.is_alpha, t.is_stop, t.whitespace_)
             for t in sentence
         ]  # fmt: skip
-        columns = tuple(zip(*rows)) if rows else ((),) * 12
-        return cls(sentence.start, sentence.doc.text, *columns)
+        if not rows:
+            return cls(sentence.start, "", *((),) * 12)
+        *columns, spaces = zip(*rows)
+        # Doc.text joins every token of the paragraph on each call: the sentence's own text is built here
+        source = "".join(t + w for t, w in zip(columns[0], spaces))
+        return cls(sentence.start, source, *columns)
 
     def span_text(self, a: int, b: int) -> str:
-        """The Doc's text of sentence tokens [a, b) (given as positions in the sentence)."""
-        return self.source[self.idx[a] : self.idx[b - 1] + len(self.text[b - 1])]
+        """The text of sentence tokens [a, b) (given as positions in the sentence), spaces included."""
+        origin = self.idx[0]
+        return self.source[self.idx[a] - origin : self.idx[b - 1] - origin + len(self.text[b - 1])]
 
 
 def noun_chunks(sentence) -> list[tuple[int, int, int]]:
-    """(start, end, root) token indices of the noun chunks inside a sentence span. spaCy's own
-    ``Span.noun_chunks`` walks the whole Doc for every sentence; the Doc's chunks are found once and
-    kept in its ``user_data`` (stored Docs are cached by the index, so across questions too)."""
-    doc = sentence.doc
-    chunks = doc.user_data.get(_CHUNKS_KEY)
-    if chunks is None:
-        chunks = doc.user_data[_CHUNKS_KEY] = [(c.start, c.end, c.root.i) for c in doc.noun_chunks]
-    return [c for c in chunks if c[0] >= sentence.start and c[1] <= sentence.end]
+    """(start, end, root) token indices of the noun chunks inside a sentence span."""
+    return [c for c in _paragraph(sentence.doc)[1] if c[0] >= sentence.start and c[1] <= sentence.end]
 
 
-_CHUNKS_KEY = "rag.noun_chunks"
+def entities(sentence) -> list[tuple[int, int, str]]:
+    """(start, end, label) of the named entities inside a sentence span."""
+    return [e for e in _paragraph(sentence.doc)[0] if e[0] >= sentence.start and e[1] <= sentence.end]
+
+
+def _paragraph(doc) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, int]]]:
+    """A Doc's entities and noun chunks as token indices. spaCy's ``Span.ents`` and ``Span.noun_chunks``
+    walk the whole Doc for every sentence; here a Doc is walked once and the result kept in its
+    ``user_data`` (stored Docs are cached by the index, so across questions too)."""
+    found = doc.user_data.get(_PARAGRAPH_KEY)
+    if found is None:
+        found = doc.user_data[_PARAGRAPH_KEY] = (
+            [(e.start, e.end, e.label_) for e in doc.ents],
+            [(c.start, c.end, c.root.i) for c in doc.noun_chunks],
+        )
+    return found
+
+
+_PARAGRAPH_KEY = "rag.reader.paragraph"
 
 
 def _trim(tokens: SentenceTokens, start: int, end: int) -> tuple[int, int]:
@@ -111,8 +128,8 @@ def candidate_spans(sentence, tokens: SentenceTokens | None = None) -> dict[tupl
             else:
                 found.setdefault((start + low, end + low), label)
 
-    for entity in sentence.ents:
-        add(entity.start, entity.end, entity.label_, entity=True)
+    for entity_start, entity_end, label in entities(sentence):
+        add(entity_start, entity_end, label, entity=True)
     for chunk_start, chunk_end, chunk_root in noun_chunks(sentence):
         if tokens.pos[chunk_end - 1 - low] == "PRON":
             continue
