@@ -69,7 +69,7 @@ FEATURE_GROUPS = {
     "expected type": ("qtype", "label", "tn_near", "root_is_tn", "has_tn"),
     "passage rank and score": ("p_rank", "p_score", "sent_pos"),
     "article date and title": ("age_gap", "q_recent", "fresh_docs", "title_overlap"),
-    "span head (SQuAD)": SPAN_FEATURES,
+    "span head": SPAN_FEATURES,
 }  # fmt: skip
 
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
-        ablation(train, dev, args.span_reads, args.k)
+        ablation(train, dev, args.span_reads, args.k, args.sentence_vectors)
         return 0
     for row in train + dev + off_topic:
         row["candidates"] = span_read(row[args.sentence_vectors], args.span_reads)
@@ -271,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def ablation(train: list[dict], dev: list[dict], span_reads: int, k: int) -> None:
-    """Dev short-answer figures with each feature group left out, with static sentence vectors, and with
-    the span head reading more or fewer passages."""
+def ablation(train: list[dict], dev: list[dict], span_reads: int, k: int, vectors: str) -> None:
+    """Dev short-answer figures with the span head reading more or fewer passages, then with each feature
+    group left out (sentence vectors as ``vectors``, the head reading ``span_reads`` passages), and with
+    the other sentence vectors."""
     print("ablation (dev-2023 answerable, no abstention):")
     for reads in sorted({0, 1, 2, 3, span_reads, k}):
         for row in train + dev:
@@ -285,7 +286,7 @@ def ablation(train: list[dict], dev: list[dict], span_reads: int, k: int) -> Non
         for row in train + dev:
             row["candidates"] = span_read(row[mode], span_reads)
         columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
-        groups = FEATURE_GROUPS if mode == "model" else {"(none)": ()}
+        groups = FEATURE_GROUPS if mode == vectors else {"(none)": ()}
         for group, names in groups.items():
             kept = [c for c in columns if not any(c == n or c.startswith(n + "_") for n in names)]
             scores = short_answer_scores(dev, pick(fit_ranker(train, kept, seed=SEED), kept, dev))

@@ -74,6 +74,14 @@ def test_each_sentence_gets_the_entities_and_noun_chunks_spacy_finds_in_it_thoug
     assert sum(len(entities(s)) for s in doc.sents) >= 3  # Springfield, Ohio, Monday
 
 
+def test_finding_candidates_leaves_the_parsed_paragraph_as_it_was():
+    doc = nlp()("The mayor of Springfield opened a new bridge. Officials in Ohio expect heavy traffic.")
+    stored = doc.to_bytes()
+    for sentence in doc.sents:
+        candidate_spans(sentence)
+    assert doc.to_bytes() == stored
+
+
 def test_a_candidate_text_is_the_documents_text_between_its_tokens_spaces_included():
     sentence = next(iter(nlp()("Prices rose 4.5% in New  York, J.P. Morgan's analysts said on Friday.").sents))
     tokens = SentenceTokens.of(sentence)

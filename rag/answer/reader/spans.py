@@ -6,6 +6,7 @@ neighbours'" -> "neighbours"), and a currency sign before a number is kept ("$5 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 LABELS = (
@@ -74,18 +75,19 @@ def entities(sentence) -> list[tuple[int, int, str]]:
 
 def _paragraph(doc) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, int]]]:
     """A Doc's entities and noun chunks as token indices. spaCy's ``Span.ents`` and ``Span.noun_chunks``
-    walk the whole Doc for every sentence; here a Doc is walked once and the result kept in its
-    ``user_data`` (stored Docs are cached by the index, so across questions too)."""
-    found = doc.user_data.get(_PARAGRAPH_KEY)
+    walk the whole Doc for every sentence; here a Doc is walked once and the result kept while the Doc
+    lives (stored Docs are cached by the index, so across questions too)."""
+    found = _PARAGRAPHS.get(doc)
     if found is None:
-        found = doc.user_data[_PARAGRAPH_KEY] = (
+        found = _PARAGRAPHS[doc] = (
             [(e.start, e.end, e.label_) for e in doc.ents],
             [(c.start, c.end, c.root.i) for c in doc.noun_chunks],
         )
     return found
 
 
-_PARAGRAPH_KEY = "rag.reader.paragraph"
+# Beside the Doc, not in its user_data: that is serialised with it, and a Doc read must stay as it was stored.
+_PARAGRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _trim(tokens: SentenceTokens, start: int, end: int) -> tuple[int, int]:
