@@ -118,7 +118,7 @@ def candidate_spans(sentence, tokens: SentenceTokens | None = None) -> dict[tupl
 
     An entity's label wins over a noun phrase's for the same tokens.
     """
-    tokens = tokens or SentenceTokens.of(sentence)
+    tokens = SentenceTokens.of(sentence) if tokens is None else tokens
     low = sentence.start
     found: dict[tuple[int, int], str] = {}
 
