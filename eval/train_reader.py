@@ -35,6 +35,7 @@ import os
 import pickle
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,12 +53,13 @@ from rag.answer.reader.answerer import ReaderAnswerer  # noqa: E402
 from rag.answer.reader.model import CARD_FILE, MODEL_FILE, file_sha256  # noqa: E402
 from rag.answer.reader.span_head import SPAN_FEATURES, SPAN_READS, UNREAD, SpanHead, load_span_head  # noqa: E402
 from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold  # noqa: E402
-from rag.evaluate.metrics import exact_match, token_f1  # noqa: E402
+from rag.evaluate.metrics import answer_in_text, exact_match, token_f1  # noqa: E402
 from rag.search.embedding import default_embedder  # noqa: E402
 from rag.settings import DATA_DIR  # noqa: E402
 
 NEWSQA = ROOT.parent / "shared" / "benchmarks" / "newsqa"
 SEED = 0
+NEAR_MISS_DEPTH = 4  # a near-miss read searches this many times k deep, to fill k once the answer's articles go
 SENTENCE_VECTORS = ("model", "static")
 FEATURE_GROUPS = {
     "(none)": (),
@@ -81,18 +83,23 @@ def collect(
     as_of: bool = True,
     off_topic: bool = False,
     heads: dict[int, SpanHead] | None = None,
+    near_miss: bool = False,
 ) -> list[dict]:
     """Per question: gold, and every candidate (text, label, features) the reader lists, cached.
 
     With ``as_of`` each question is searched as of its week, as ``rag eval`` does by default. With
     ``off_topic`` each question is read against the passages retrieved for another question, half the
     set (about six months) away, and counts as unanswerable: what a corpus that never reported the
-    topic looks like to the reader, which the calibration must learn to doubt. ``heads``: the span head
-    that reads each fold's questions (``eval/span_news.py``); None: the shipped head reads them all."""
+    topic looks like to the reader, which the calibration must learn to doubt. With ``near_miss`` each
+    answerable question is read against its own passages less every article that holds a gold answer
+    (the next ones fill the k), and counts as unanswerable: the topic is reported, the answer is not.
+    ``heads``: the span head that reads each fold's questions (``eval/span_news.py``); None: the shipped
+    head reads them all."""
     cache.mkdir(parents=True, exist_ok=True)
     heads = heads or {0: shipped_head()}
     heads_id = hashlib.sha256(" ".join(h.card["sha256"] for h in heads.values()).encode())
     name = f"{split_dir.name}-k{k}{'-asof' if as_of else ''}{'-offtopic' if off_topic else ''}"
+    name += "-nearmiss" if near_miss else ""
     stored = cache / f"{name}-span-{heads_id.hexdigest()[:10]}.pkl"
     if stored.exists():
         return pickle.loads(stored.read_bytes())
@@ -106,13 +113,19 @@ def collect(
     }
     rows, started = [], time.monotonic()
     questions = dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=as_of, week_slack=WEEK_SLACK_DAYS)
+    if near_miss:
+        questions = [q for q in questions if q.answerable]
     for number, gold in enumerate(questions, 1):
         source = questions[(number - 1 + len(questions) // 2) % len(questions)] if off_topic else gold
-        passages = retrieve(source.question, retriever.dated(source.as_of), k)
+        if near_miss:
+            passages = _without_the_answer(gold, retriever.dated(gold.as_of), index, k)
+        else:
+            passages = retrieve(source.question, retriever.dated(source.as_of), k)
+        withheld = off_topic or near_miss
         row = {
-            "id": f"{gold.id}~{source.id}" if off_topic else gold.id,
-            "answerable": gold.answerable and not off_topic,
-            "answers": [] if off_topic else list(gold.answers),
+            "id": f"{gold.id}~{source.id}" if off_topic else f"{gold.id}~near-miss" if near_miss else gold.id,
+            "answerable": gold.answerable and not withheld,
+            "answers": [] if withheld else list(gold.answers),
             "best_passage_score": max((p.score for p in passages), default=0.0),
         }
         fold = fold_of(gold.id) if len(heads) > 1 else 0
@@ -125,6 +138,15 @@ def collect(
             print(f"  {split_dir.name}: {number}/{len(questions)} questions, {time.monotonic() - started:.0f} s")
     stored.write_bytes(pickle.dumps(rows))
     return rows
+
+
+def _without_the_answer(gold, retriever, index, k: int) -> list:
+    """The question's passages, retrieved deeper, less every article whose text holds a gold answer;
+    the first k left, ranked 1..k."""
+    found = retrieve(gold.question, retriever, k * NEAR_MISS_DEPTH)
+    holding = {p.doc_id for p in found if answer_in_text(gold.answers, index.documents[p.doc_id].text)}
+    kept = [p for p in found if p.doc_id not in holding][:k]
+    return [replace(p, rank=rank) for rank, p in enumerate(kept, 1)]
 
 
 def shipped_head() -> SpanHead:
@@ -200,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         help="calibrate on train's own questions only (default: also on each read against another's passages)",
     )
     parser.add_argument(
+        "--near-miss",
+        action="store_true",
+        help="also calibrate on each train question read without its answer's articles (tried, not shipped: docs/answers.md)",
+    )
+    parser.add_argument(
         "--ablation", action="store_true", help="print dev figures without each feature group (and fit nothing)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing to rag/data")
@@ -216,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_off_topic
         else collect(args.train, args.train_index, args.k, args.cache, not args.no_as_of, off_topic=True, heads=heads)
     )
+    near_misses = (
+        collect(args.train, args.train_index, args.k, args.cache, not args.no_as_of, heads=heads, near_miss=True)
+        if args.near_miss
+        else []
+    )
+    off_topic += near_misses  # both are unanswerable reads the calibration learns from, never the ranker
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
         ablation(train, dev, args.span_reads, args.k, args.sentence_vectors)

@@ -116,3 +116,14 @@ def test_the_ranker_is_not_fitted_on_span_features_of_a_head_that_saw_their_answ
         assert message.startswith("error: the span head was tuned on train-2024") and "\n" not in message
         assert "--span-folds" in message and "eval/train_span_reader.py" in message
     assert train_reader.fold_heads(tmp_path, {"graph": "span_reader.int8.onnx"}) is None  # a SQuAD-only head
+
+
+def test_a_near_miss_read_keeps_no_article_that_holds_the_answer(retriever, seed_index):
+    from types import SimpleNamespace
+
+    train_reader = load_eval_script("train_reader")
+    question = SimpleNamespace(question="Which US law threatens sanctions over the S-400 purchase?", answers=["CAATSA"])
+    passages = train_reader._without_the_answer(question, retriever, seed_index, 5)
+    assert passages, "the other seed article does not name the law"
+    assert all("CAATSA" not in seed_index.documents[p.doc_id].text for p in passages)
+    assert [p.rank for p in passages] == list(range(1, len(passages) + 1))
