@@ -238,28 +238,28 @@ def main(argv: list[str] | None = None) -> int:
     heads = fold_heads(args.span_folds)  # train's questions read by heads that never saw their answers
     train = collect(args.train, args.train_index, args.k, args.cache, as_of=not args.no_as_of, heads=heads)
     dev = collect(args.dev, args.dev_index, args.k, args.cache, as_of=not args.no_as_of)
-    off_topic = (
+    unanswerable_reads = (
         []
         if args.no_off_topic
         else collect(args.train, args.train_index, args.k, args.cache, not args.no_as_of, off_topic=True, heads=heads)
     )
-    near_misses = (
-        collect(args.train, args.train_index, args.k, args.cache, not args.no_as_of, heads=heads, near_miss=True)
-        if args.near_miss
-        else []
-    )
-    off_topic += near_misses  # both are unanswerable reads the calibration learns from, never the ranker
+    if args.near_miss:  # unanswerable reads too: the calibration learns from them, never the ranker
+        unanswerable_reads += collect(
+            args.train, args.train_index, args.k, args.cache, not args.no_as_of, heads=heads, near_miss=True
+        )
     print(f"features: {time.monotonic() - started:.0f} s ({len(train)} train, {len(dev)} dev questions)")
     if args.ablation:
         ablation(train, dev, args.span_reads, args.k, args.sentence_vectors)
         return 0
-    for row in train + dev + off_topic:
+    for row in train + dev + unanswerable_reads:
         row["candidates"] = span_read(row[args.sentence_vectors], args.span_reads)
     columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
     ranker = fit_ranker(train, columns, seed=SEED)
     oof = out_of_fold(train, columns, seed=SEED)
-    # Off-topic reads are not in the ranker's data, so the full ranker's picks on them are honest.
-    calibration = fit_calibration(confidence_table(train + off_topic, oof + pick(ranker, columns, off_topic)))
+    # Unanswerable reads are not in the ranker's data, so the full ranker's picks on them are honest.
+    calibration = fit_calibration(
+        confidence_table(train + unanswerable_reads, oof + pick(ranker, columns, unanswerable_reads))
+    )
     dev_picks = pick(ranker, columns, dev)
     dev_table = confidence_table(dev, dev_picks, calibration)
     threshold, curve = risk_coverage(dev_table, args.max_false_abstention)

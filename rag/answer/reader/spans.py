@@ -119,11 +119,11 @@ def candidate_spans(sentence, tokens: SentenceTokens | None = None) -> dict[tupl
     An entity's label wins over a noun phrase's for the same tokens.
     """
     tokens = SentenceTokens.of(sentence) if tokens is None else tokens
-    low = sentence.start
+    low = sentence.start  # positions below are in the sentence; the keys are the Doc's indices
     found: dict[tuple[int, int], str] = {}
 
     def add(start: int, end: int, label: str, entity: bool = False) -> None:
-        start, end = _trim(tokens, start - low, end - low)
+        start, end = _trim(tokens, start, end)
         if start < end and end - start <= MAX_TOKENS and any(ch.isalnum() for t in tokens.text[start:end] for ch in t):
             if entity:
                 found[(start + low, end + low)] = label
@@ -131,35 +131,34 @@ def candidate_spans(sentence, tokens: SentenceTokens | None = None) -> dict[tupl
                 found.setdefault((start + low, end + low), label)
 
     for entity_start, entity_end, label in entities(sentence):
-        add(entity_start, entity_end, label, entity=True)
-    for chunk_start, chunk_end, chunk_root in noun_chunks(sentence):
-        if tokens.pos[chunk_end - 1 - low] == "PRON":
+        add(entity_start - low, entity_end - low, label, entity=True)
+    for chunk_start, chunk_end, root in ((a - low, b - low, r - low) for a, b, r in noun_chunks(sentence)):
+        if tokens.pos[chunk_end - 1] == "PRON":
             continue
         add(chunk_start, chunk_end, "NP")
         # the head with its modifiers, and alone: "six-foot long great white shark" -> "great white shark", "shark"
-        root = chunk_root - low
         first = root
         while (
-            first - 1 >= chunk_start - low
+            first - 1 >= chunk_start
             and tokens.dep[first - 1] in ("compound", "amod", "nmod")
             and tokens.pos[first - 1] in ("NOUN", "PROPN", "ADJ")
         ):
             first -= 1
-        add(first + low, root + 1 + low, "NP")
-        add(root + low, root + 1 + low, "NP")
+        add(first, root + 1, "NP")
+        add(root, root + 1, "NP")
     i, high = 0, len(tokens.text)
     while i < high:
         if tokens.pos[i] == "PROPN":
             j = i
             while j < high and tokens.pos[j] == "PROPN":
                 j += 1
-            add(i + low, j + low, "PROPN")
+            add(i, j, "PROPN")
             i = j
             continue
         if tokens.like_num[i]:
             j = i + 1 + (i + 1 < high and tokens.text[i + 1] in ("%", "percent"))
-            add(i + low, j + low, "NUM")
+            add(i, j, "NUM")
         elif tokens.pos[i] in ("ADJ", "NOUN") and tokens.alpha[i] and not tokens.stop[i]:
-            add(i + low, i + 1 + low, "WORD")
+            add(i, i + 1, "WORD")
         i += 1
     return found
