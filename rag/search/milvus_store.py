@@ -42,16 +42,14 @@ log = logging.getLogger(__name__)
 
 
 class MilvusStore:
-    """Ranks an index's chunks through a Milvus collection (a ``SearchBackend``); connects on first use."""
-
-    dense_dates = True  # a filter on ``published`` in the search itself
+    """Ranks an index's chunks through a Milvus collection (a ``SearchBackend``); connects on first use.
+    A dated search filters on ``published`` in the search itself."""
 
     def __init__(self, choice: StoreChoice, index: Index, keys: np.ndarray, approximate_above: int):
         self.choice = choice
         self.index = index
         self.keys = keys  # keys[position]: the row id of chunk ``position``
         self.approximate_above = approximate_above
-        self.lexical_dates = choice.lexical == "milvus"
         self._local = LocalBackend(index)
         order = np.argsort(keys, kind="stable")
         self._sorted_keys, self._positions = keys[order], order
@@ -69,7 +67,7 @@ class MilvusStore:
     def lexical(self, question: str, n: int, as_of: date | None = None) -> list[tuple[int, float]]:
         """(chunk position, BM25 score): Milvus' BM25 when chosen, else the index's own bm25s."""
         if self.choice.lexical != "milvus":
-            return self._local.lexical(question, n)
+            return self._local.lexical(question, n, as_of)
         return [(i, s) for i, s in self._search([question], "sparse", n, as_of, {"metric_type": "BM25"}) if s > 0]
 
     def _search(

@@ -4,13 +4,12 @@ Chunks overlap, so a lower-ranked chunk that repeats text of a higher-ranked one
 is trimmed to the text not yet shown, or dropped when nothing new remains.
 
 A retriever may be dated (``Retriever.dated``): it then searches the corpus as it stood on that day.
-Documents published after it are left out of both rankings before they are fused (each ranking is
-fetched deeper until enough remain), undated documents are kept, and the order of the rest is unchanged.
+Documents published after it are left out of both rankings, inside each search, before they are fused;
+undated documents are kept, and the order of the rest is unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
@@ -20,7 +19,7 @@ from rag.budget import check_time_budget
 from rag.errors import RagError
 from rag.records import Passage
 from rag.search.backend import SearchBackend, backend_for
-from rag.validation import as_date
+from rag.search.dates import DocumentDates
 
 if TYPE_CHECKING:
     from rag.search.embedding import Embedder
@@ -56,8 +55,8 @@ class Retriever:
         self.mode = mode
         self.rrf_k = rrf_k
         self.as_of = as_of  # None: the whole corpus; else only documents published by then (or undated)
-        self._dates = _DocumentDates(index)
-        self.backend: SearchBackend = backend_for(index)  # the index's FAISS and BM25, or its Milvus store
+        self._dates = DocumentDates(index)
+        self.backend: SearchBackend = backend_for(index, self._dates)  # the index's FAISS and BM25, or its Milvus store
 
     def dated(self, as_of: date | None) -> Retriever:
         """The same retriever searching the corpus as of a date (None: the whole corpus); shares its caches."""
@@ -68,31 +67,12 @@ class Retriever:
 
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
         """(chunk position, cosine) of the n nearest chunks (published by ``as_of`` when it is set)."""
-        backend = self.backend
-        if self.as_of is not None and backend.dense_dates:
-            return backend.dense(query_vector, n, self.as_of)
-        return self._within_date(lambda m: backend.dense(query_vector, m), n)
+        return self.backend.dense(query_vector, n, self.as_of)
 
     def lexical(self, question: str, n: int) -> list[tuple[int, float]]:
-        """(chunk position, BM25 score) of the n best chunks that share a term with the question."""
-        backend = self.backend
-        if self.as_of is not None and backend.lexical_dates:
-            return backend.lexical(question, n, self.as_of)
-        return self._within_date(lambda m: backend.lexical(question, m), n)
-
-    def _within_date(self, fetch: Callable[[int], list[tuple[int, float]]], n: int) -> list[tuple[int, float]]:
-        """The first n results of ``fetch`` whose document is not published after ``as_of``, fetching
-        four times deeper each time too few remain, until the ranking runs out."""
-        if self.as_of is None:
-            return fetch(n)
-        allowed = self._dates.allowed(self.as_of)
-        depth = n
-        while True:
-            found = fetch(depth)
-            kept = [(i, s) for i, s in found if allowed[i]]
-            if len(kept) >= n or len(found) < min(depth, len(self.index)) or depth >= len(self.index):
-                return kept[:n]
-            depth *= 4
+        """(chunk position, BM25 score) of the n best chunks that share a term with the question (published
+        by ``as_of`` when it is set)."""
+        return self.backend.lexical(question, n, self.as_of)
 
     def ranked(self, question: str, n: int, mode: Mode | None = None) -> list[tuple[int, float]]:
         """(chunk position, score) of the best n chunks under the given mode."""
@@ -141,32 +121,6 @@ class Retriever:
             if len(passages) == k:
                 break
         return passages
-
-
-class _DocumentDates:
-    """Publication dates of an index's documents, read once, and which chunks each as-of date allows."""
-
-    def __init__(self, index: Index):
-        self.index = index
-        self._dates: dict[str, date | None] | None = None
-        self._allowed: dict[date, np.ndarray] = {}
-
-    def of(self, doc_id: str) -> date | None:
-        """The document's publication date; None when it has none or one that is not a date."""
-        if self._dates is None:
-            self._dates = {
-                doc.id: as_date(doc.published) if doc.published else None for doc in self.index.documents.values()
-            }
-        return self._dates.get(doc_id)
-
-    def allowed(self, as_of: date) -> np.ndarray:
-        """Per chunk position: True when its document is undated or published on or before ``as_of``."""
-        if as_of not in self._allowed:
-            if len(self._allowed) > 64:  # one entry per question week at most; bounded all the same
-                self._allowed.clear()
-            by_doc = {doc_id: (d := self.of(doc_id)) is None or d <= as_of for doc_id in self.index.documents}
-            self._allowed[as_of] = np.fromiter((by_doc[c.doc_id] for c in self.index.chunks), bool, len(self.index))
-        return self._allowed[as_of]
 
 
 def _unshown_part(start: int, end: int, shown: list[tuple[int, int]]) -> tuple[int, int] | None:
