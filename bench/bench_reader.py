@@ -8,13 +8,14 @@ warm-up pass over other questions, each distinct question is asked once (p50/p95
 the passages the answerer reads (10 for the reader, k=5 for the rules), reading, abstention. When the
 index stores the sentence analysis (`analysis` artefact) no paragraph is parsed at question time;
 otherwise parsing is part of the figure (the first sight of a paragraph), which the table says.
-Torch and the ranker use one thread each, as a server slot would.
+Torch and the ranker use one thread each, as a server slot would. ``--dated`` adds the reader asked as
+of each question's gold week (as ``rag eval`` and ``rag ask --as-of`` search), the same questions
+interleaved with the undated reader, as a p50 ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -34,6 +35,7 @@ def main() -> None:
         default="0",
         help="passages the span head reads, to time beside the shipped depth (comma-separated; default 0: off)",
     )
+    parser.add_argument("--dated", action="store_true", help="also time the reader asked as of each question's week")
     args = parser.parse_args()
 
     import torch
@@ -43,13 +45,17 @@ def main() -> None:
 
     from rag.answer.pipeline import ask
     from rag.answer.registry import answerer_for
+    from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold
     from rag.search.embedding import default_embedder
     from rag.search.index import open_index
     from rag.search.retrieval import Retriever
     from rag.settings import Settings
 
-    questions = [json.loads(line)["question"] for line in Path(args.gold).read_text().splitlines() if line.strip()]
-    questions = list(dict.fromkeys(questions))
+    gold = dated(load_gold(args.gold), None, use_gold=True, week_slack=WEEK_SLACK_DAYS)
+    as_of: dict = {}
+    for q in gold:
+        as_of.setdefault(q.question, q.as_of)  # a question asked in two weeks: its first
+    questions = list(dict.fromkeys(q.question for q in gold))
     warmup, timed = questions[-10:], questions[: args.limit]
     embedder = default_embedder()
     index = open_index(Settings(index_dir=Path(args.index)), embedder, rebuild=False)
@@ -67,6 +73,31 @@ def main() -> None:
     print(table(["answerer", "questions", "p50 ms", "p95 ms", "mean ms"], rows))
     if "reader" in args.answerers.split(","):
         span_head_cost(retriever, timed, [int(n) for n in args.span_reads.split(",")])
+        if args.dated:
+            dated_cost(retriever, timed, as_of)
+
+
+def dated_cost(retriever, questions: list[str], as_of: dict) -> None:
+    """The reader asked undated and as of each question's week, alternating which goes first: what
+    searching the corpus as of a date costs, as a ratio measured in the same run."""
+    from rag.answer.pipeline import ask
+    from rag.answer.registry import answerer_for
+
+    answerer = answerer_for("reader", retriever)
+    times: dict[str, list[float]] = {"undated": [], "as of its week": []}
+    for number, question in enumerate(questions):
+        variants = [("undated", retriever), ("as of its week", retriever.dated(as_of[question]))]
+        for name, searcher in variants[number % 2 :] + variants[: number % 2]:
+            started = time.perf_counter()
+            ask(question, searcher, answerer)
+            times[name].append((time.perf_counter() - started) * 1000)
+    undated_p50 = percentile(times["undated"], 50)
+    rows = [
+        [name, len(t), percentile(t, 50), percentile(t, 95), sum(t) / len(t), percentile(t, 50) / undated_p50]
+        for name, t in times.items()
+    ]
+    print("\nsearching as of the question's week, the same questions interleaved:")
+    print(table(["reader", "questions", "p50 ms", "p95 ms", "mean ms", "p50 / undated"], rows))
 
 
 def span_head_cost(retriever, questions: list[str], depths: list[int]) -> None:
