@@ -29,6 +29,21 @@ def load_eval_script(name: str):
     return module
 
 
+def small_faiss(vectors, kind: str):
+    """A FAISS index of ``kind`` over a few thousand test vectors, built on one thread: k-means on tiny
+    sub-spaces gains nothing from OpenMP's waiting threads and loses much."""
+    import faiss
+
+    from rag.search.structures import build_faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return build_faiss(vectors, kind, batch=1_000)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
 USER_VARIABLES = ("RAG_", "OPENAI_")  # settings a user may have exported; tests set their own
 
 

@@ -13,6 +13,8 @@ from rag.errors import RagError
 from rag.evaluate.gold import dated, load_gold
 from rag.validation import as_date, parse_date
 
+from .conftest import small_faiss
+
 QUESTION = "When did the Harbour Bridge in Portsmouth reopen?"
 
 # One story told over weeks, in the three date forms a corpus may use, plus an undated article and
@@ -91,21 +93,14 @@ def test_passages_carry_their_article_date_in_iso_form(dated_retriever, retrieve
 
 @pytest.mark.parametrize("kind", ["flat", "ivf", "ivfpq"])
 def test_each_faiss_kind_leaves_out_later_rows_inside_the_search(kind):
-    import faiss
     import numpy as np
 
     from rag.search.backend import search_one
-    from rag.search.structures import build_faiss
 
     rng = np.random.default_rng(1)
     vectors = rng.standard_normal((3_000, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # k-means on tiny sub-spaces: OpenMP's waiting threads cost more than they give
-    try:
-        index = build_faiss(vectors, kind, batch=1_000)
-    finally:
-        faiss.omp_set_num_threads(threads)
+    index = small_faiss(vectors, kind)
     allowed = rng.random(len(vectors)) < 0.2  # most rows published too late, as for an early question week
     for query in vectors[:5]:
         query = query.reshape(1, -1)

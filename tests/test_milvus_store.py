@@ -21,10 +21,10 @@ from rag.cli import main
 from rag.search.backend import store_record
 from rag.search.index import ingest, open_index
 from rag.search.retrieval import Retriever
-from rag.search.structures import PQ_MIN_ROWS, build_faiss, faiss_kind
+from rag.search.structures import PQ_MIN_ROWS, faiss_kind
 from rag.settings import StoreChoice
 
-from .conftest import ROOT, SEEDS
+from .conftest import ROOT, SEEDS, small_faiss
 
 # The store is an optional extra (`.[milvus]`, part of `.[test]`): without it there is nothing to test.
 pytestmark = pytest.mark.skipif(
@@ -252,12 +252,7 @@ def test_each_faiss_kind_builds_and_finds_a_stored_vector_first(kind):
     centres = rng.standard_normal((40, 32)).astype(np.float32)
     vectors = centres[rng.integers(0, 40, 3_000)] + 0.3 * rng.standard_normal((3_000, 32))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # k-means on tiny sub-spaces: OpenMP's waiting threads cost more than they give
-    try:
-        index = build_faiss(vectors, kind, batch=1_000)
-    finally:
-        faiss.omp_set_num_threads(threads)
+    index = small_faiss(vectors, kind)
     expected = {"flat": faiss.IndexFlatIP, "ivf": faiss.IndexIVFFlat, "ivfpq": faiss.IndexIVFPQ}[kind]
     assert isinstance(index, expected) and index.ntotal == len(vectors)
     for row in (0, 1234, len(vectors) - 1):
