@@ -216,3 +216,23 @@ def test_the_span_head_reads_the_passages_the_model_was_fitted_with(retriever, s
     read = {o.sentence.passage.rank for o in occurrences if not math.isnan(o.features["span"])}
     assert read and max(read) <= reads < READS
     assert all(math.isnan(o.features["span"]) for o in occurrences if o.sentence.passage.rank > reads)
+
+
+@pytest.mark.parametrize("reads", [0, 2])
+def test_rag_span_reads_has_the_head_read_fewer_passages(retriever, seed_index, embedder, monkeypatch, reads):
+    import math
+
+    from rag.answer.pipeline import retrieve
+
+    monkeypatch.setenv("RAG_SPAN_READS", str(reads))
+    question = "Who heads Turkey's Defense Industry Directorate?"
+    _, occurrences = ReaderAnswerer(embedder).read(question, retrieve(question, retriever, READS), seed_index)
+    read = {o.sentence.passage.rank for o in occurrences if not math.isnan(o.features.get("span", math.nan))}
+    assert read == set(range(1, reads + 1)) & {o.sentence.passage.rank for o in occurrences}
+
+
+@pytest.mark.parametrize("value", ["9", "-1", "two"])
+def test_a_bad_rag_span_reads_is_a_one_line_error_naming_it(monkeypatch, embedder, value):
+    monkeypatch.setenv("RAG_SPAN_READS", value)
+    with pytest.raises(RagError, match=r"^RAG_SPAN_READS=.*set it like RAG_SPAN_READS=2[^\n]*$"):
+        ReaderAnswerer(embedder).span_head_reads()

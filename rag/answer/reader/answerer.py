@@ -22,7 +22,7 @@ from rag.answer.reader.features import Occurrence, Sentence, sentence_occurrence
 from rag.answer.reader.model import ReaderModel, confidence_inputs, load_reader
 from rag.answer.reader.questions import AskedFor, asked_for
 from rag.answer.reader.reading import passage_sentences, rarity
-from rag.answer.reader.span_head import SpanHead, in_background, load_span_head
+from rag.answer.reader.span_head import SpanHead, in_background, load_span_head, reads_asked
 from rag.answer.reader.vectors import StaticVectors, TypeMatcher
 from rag.answer.reader.yes_no import UNDECIDED, Claim, Decision, decide, yes_no_claim
 from rag.budget import check_time_budget
@@ -144,10 +144,11 @@ class ReaderAnswerer:
         return self.head or load_span_head(self.embedder.path / "tokenizer.json")
 
     def span_head_reads(self) -> int:
-        """Passages the span head reads: ``span_reads`` when set, else as the fitted reader was fitted."""
+        """Passages the span head reads: ``span_reads`` when set, else ``RAG_SPAN_READS``, else as the
+        fitted reader was fitted."""
         if self.span_reads is not None:
             return self.span_reads
-        return int((self.model or load_reader()).card.get("span_reads", 0))
+        return reads_asked(int((self.model or load_reader()).card.get("span_reads", 0)))
 
     def _similarities(self, question_vector: Future[np.ndarray], question: str, sentences: list[str]):
         assert self._static is not None

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from rag.answer.reader.model import checked_card
+from rag.errors import RagError
 from rag.records import Passage
 from rag.search.query_encoder import cpu_session
-from rag.settings import DATA_DIR
+from rag.settings import DATA_DIR, env_number
 
 if TYPE_CHECKING:
     from rag.answer.reader.features import Occurrence
@@ -32,6 +33,7 @@ GRAPH_FILE = DATA_DIR / "span_reader.int8.onnx"
 CARD_FILE = GRAPH_FILE.with_name("span_reader.json")
 MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes about 200
 SPAN_READS = 4  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
+READS_VARIABLE = "RAG_SPAN_READS"  # fewer passages for a slow CPU (unset: as fitted)
 SPAN_FEATURES = ("span_start", "span_end", "span")
 # Two threads: reading 4 passages on one core takes longer than the reader's other features on the other,
 # so the head is what the answer waits for (bench p50 158 against 141-149 ms; docs/answers.md, Speed).
@@ -126,6 +128,18 @@ def in_background(call: Callable[[], T]) -> Future[T]:
     """Runs ``call`` on the head's worker, after the reads queued before it (a core the reader's own
     Python work leaves free once the head is done)."""
     return _WORKER.submit(call)
+
+
+def reads_asked(fitted: int) -> int:
+    """The passages ``RAG_SPAN_READS`` asks the head to read (``fitted`` when unset). Fewer is faster on a
+    slow CPU and answers worse (docs/answers.md, Speed); RagError when not between 0 and ``fitted``."""
+    reads = int(env_number(READS_VARIABLE, fitted, int))
+    if not 0 <= reads <= fitted:
+        raise RagError(
+            f"{READS_VARIABLE}={reads} is not between 0 and {fitted}, the passages the reader was fitted to "
+            f"read with its span head: set it like {READS_VARIABLE}=2 (0 turns the head off), or unset it"
+        )
+    return reads
 
 
 @lru_cache(maxsize=2)
