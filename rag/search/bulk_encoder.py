@@ -91,7 +91,7 @@ class OnnxBulkEncoder:
             if not path.is_file():
                 log.info("quantising the passage encoder to %s (once)", path)
                 _quantise(float32.path, path)
-        self.session: Any = cpu_session(path, threads, providers)
+        self.session: Any = cpu_session(path, threads, providers, lean=True)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(source.path / "tokenizer.json"))
         self.tokenizer.no_padding()

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.search.onnx_graph import lean_graph
+
 log = logging.getLogger(__name__)
 
 MIN_AGREEMENT = 0.99999  # cosine between ONNX and torch vectors: float32 rounding only
@@ -100,8 +102,11 @@ def _export(embedder: ModelSource, target: Path) -> None:
             os.unlink(partial)
 
 
-def cpu_session(path: Path, threads: int | None = None, providers: tuple[str, ...] = ("CPUExecutionProvider",)):
-    """An onnxruntime session on ``threads`` threads (default: up to 2), quiet, without spinning threads."""
+def cpu_session(
+    path: Path, threads: int | None = None, providers: tuple[str, ...] = ("CPUExecutionProvider",), lean: bool = False
+):
+    """An onnxruntime session on ``threads`` threads (default: up to 2), quiet, without spinning threads;
+    ``lean``: without torch's attention guards (``rag.search.onnx_graph``; worth it for long inputs)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -110,7 +115,8 @@ def cpu_session(path: Path, threads: int | None = None, providers: tuple[str, ..
     # Spinning threads burn the CPU between questions and stall when the cores are shared.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    return onnxruntime.InferenceSession(str(path), options, providers=list(providers))
+    graph = lean_graph(path) if lean else str(path)
+    return onnxruntime.InferenceSession(graph, options, providers=list(providers))
 
 
 class OnnxQueryEncoder:

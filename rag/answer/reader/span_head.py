@@ -70,7 +70,7 @@ class SpanHead:
 
         names = ("the span head", "the trained span head")
         self.card = checked_card(graph_file, card_file, "sha256", names, "eval/train_span_reader.py")
-        self.session: Any = cpu_session(graph_file, THREADS)
+        self.session: Any = cpu_session(graph_file, THREADS, lean=True)
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(MAX_PIECES, strategy="only_second")
         self.tokenizer.enable_padding()
