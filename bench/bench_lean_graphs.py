@@ -2,8 +2,10 @@
 real news: the span head reading a question with 4 passages, and the int8 passage encoder embedding a
 batch of chunks as `rag ingest` does. Both sessions of a graph run in one process on the same inputs,
 calls interleaved, so the ratio holds on a noisy machine; the outputs are compared element by element.
+With ``--index`` (a dev-2023 index), the whole answer too: each question asked with the head's lean
+session and with the one as exported, in turn, and the answers compared.
 
-    .venv/bin/python bench/bench_lean_graphs.py --count 40
+    .venv/bin/python bench/bench_lean_graphs.py --count 40 [--index DEV-INDEX]
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=NEWSQA / "dev-2023" / "questions.jsonl")
     parser.add_argument("--count", type=int, default=40, help="questions (span head) and batches (encoder)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--index", type=Path, help="an index of the --articles' corpus: also time whole answers")
     args = parser.parse_args()
     print(machine())
     embedder = default_embedder()
@@ -92,11 +95,45 @@ def main() -> None:
     texts = [c.text for c in chunks]
     batches = [embedding(texts[i : i + BATCH]) for i in range(0, min(len(texts), args.count * BATCH), BATCH)]
     rows.append([f"passage encoder (int8): {BATCH} chunks", *summary(*interleaved(plain, lean, batches, args.rounds))])
+    if args.index:
+        rows.append(answer_row(args.index, head, questions[: args.count * 2]))
     print(
         table(
             ["graph", "calls", "p50 ms as exported", "p50 ms lean", "lean / as exported", "largest |difference|"], rows
         )
     )
+
+
+def answer_row(index_dir: Path, head, questions: list[str]) -> list[object]:
+    """`ask` with the learned reader, its head's session lean and as exported in turn (one torch thread,
+    as bench_reader.py asks)."""
+    import torch
+
+    from rag.answer.pipeline import ask
+    from rag.answer.registry import answerer_for
+    from rag.search.index import open_index
+    from rag.search.retrieval import Retriever
+    from rag.settings import Settings
+
+    torch.set_num_threads(1)
+    embedder = default_embedder()
+    retriever = Retriever(open_index(Settings(index_dir=index_dir), embedder, rebuild=False), embedder)
+    answerer = answerer_for("reader", retriever)
+    questions = list(dict.fromkeys(questions))
+    for question in questions[-5:]:
+        ask(question, retriever, answerer)
+    plain, lean = cpu_session(GRAPH_FILE, THREADS), cpu_session(GRAPH_FILE, THREADS, lean=True)
+    times: tuple[list[float], list[float]] = ([], [])
+    differing = 0
+    for n, question in enumerate(questions):
+        answers = {}
+        for which in (0, 1) if n % 2 else (1, 0):
+            head.session = (plain, lean)[which]
+            started = time.perf_counter()
+            answers[which] = ask(question, retriever, answerer)
+            times[which].append((time.perf_counter() - started) * 1000)
+        differing += answers[0] != answers[1]
+    return [f"`ask`, learned reader ({differing} of {len(questions)} answers differ)", *summary(*times, 0.0)[:-1], "–"]
 
 
 def summary(plain: list[float], lean: list[float], largest: float) -> list[object]:
