@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.squad or args.from_squad):
         parser.error("pass --squad WHEEL (SQuAD stage) or --from-squad DIR (a former run's OUT/squad)")
+    if not args.no_news and not (args.news / "questions.jsonl").is_file():  # before the SQuAD stage's half hour
+        sys.exit(f"error: no questions.jsonl in {args.news}: pass --news with the newsqa train folder, or --no-news")
     squad_dir = args.from_squad or args.out / "squad"
     if args.from_squad:
         card = json.loads((squad_dir / "stage.json").read_text())

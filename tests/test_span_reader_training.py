@@ -54,6 +54,14 @@ def test_a_file_that_holds_no_squad_is_refused_in_one_line(span_training, tmp_pa
     assert message.startswith("error: cannot read SQuAD train from") and "\n" not in message
 
 
+def test_a_missing_news_set_is_refused_before_any_training(span_training, wheel, tmp_path):
+    with pytest.raises(SystemExit) as refused:
+        span_training.main(["--squad", str(wheel), "--news", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    message = str(refused.value)
+    assert message.startswith("error: no questions.jsonl in") and "--news" in message and "\n" not in message
+    assert not (tmp_path / "squad").exists()  # nothing was trained
+
+
 def test_every_training_window_points_at_its_answer(span_training, wheel):
     from transformers import AutoTokenizer
 
