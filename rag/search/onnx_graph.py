@@ -78,14 +78,11 @@ def drop_attention_guards(graph: Any) -> int:
     if not dropped:
         return 0
     kept = [node for node in graph.node if id(node) not in dropped]
-    for node in kept:
+    for node in kept:  # constants left unread are onnxruntime's to drop, as it drops any
         node.input[:] = [_resolved(name, renamed) for name in node.input]
-    used = {name for node in kept for name in node.input} | kept_names
-    kept = [node for node in kept if node.op_type != "Constant" or node.output[0] in used]
-    removed = len(graph.node) - len(kept)
     del graph.node[:]
     graph.node.extend(kept)
-    return removed
+    return len(dropped)
 
 
 def _resolved(name: str, renamed: dict[str, str]) -> str:
