@@ -4,7 +4,10 @@ SQuAD teaches the head to read Wikipedia paragraphs; news-quiz questions ("… t
 member of which team?") and search-result passages read differently. Each train-2024 question is
 searched as ``rag eval`` searches it (as of its week, the shipped k); every retrieved passage holding
 a gold answer (case-insensitive, whole words) becomes a training window with the answer's first
-occurrence marked (distant supervision: no one marked these spans).
+occurrence marked (distant supervision: no one marked these spans). A passage that holds none (of an
+answerable question or of an unanswerable one) can be a window too, marked as answering nothing (the
+[CLS] piece, as SQuAD 2.0 marks its unanswerable questions): SQuAD v1.1 shows the head an answer in
+every paragraph, so its logits in a passage without one say nothing about that passage against others.
 
 The ranker (eval/train_reader.py) must not learn from span features the head saw the answers of, so the
 questions are cut into FOLDS folds by a hash of their id: a fold head is tuned without its fold and
@@ -14,6 +17,7 @@ reads that fold's questions when the ranker's features are collected (``--span-f
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +28,14 @@ FOLDS = 2
 
 @dataclass(frozen=True)
 class NewsExample:
-    """A question with one retrieved passage and the gold answer's first occurrence in it."""
+    """A question with one retrieved passage and the gold answer's first occurrence in it; ``answer`` is
+    None when the passage holds no gold answer (a window that answers nothing)."""
 
     question_id: str
     question: str
     passage: str
     answer_start: int
-    answer: str
+    answer: str | None
 
 
 def fold_of(question_id: str, folds: int = FOLDS) -> int:
@@ -64,18 +69,20 @@ def set_retriever(split_dir: Path, index_dir: Path) -> tuple[Any, Any, Any]:
     return embedder, index, Retriever(index, embedder)
 
 
-def news_examples(split_dir: Path, index_dir: Path, k: int) -> list[NewsExample]:
-    """Every (answerable question, retrieved passage holding a gold answer) of the set."""
+def news_examples(split_dir: Path, index_dir: Path, k: int, negatives: float = 0.0) -> list[NewsExample]:
+    """Every (answerable question, retrieved passage holding a gold answer) of the set, and ``negatives``
+    times as many retrieved passages that hold none (drawn with a fixed seed from every question's)."""
     from rag.answer.pipeline import retrieve
     from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold
 
     _, _, retriever = set_retriever(split_dir, index_dir)
-    examples = []
+    examples, empty = [], []
     for gold in dated(load_gold(split_dir / "questions.jsonl"), None, use_gold=True, week_slack=WEEK_SLACK_DAYS):
-        if not gold.answerable:
-            continue
         for passage in retrieve(gold.question, retriever.dated(gold.as_of), k):
             hit = first_answer(passage.text, list(gold.answers))
             if hit:
                 examples.append(NewsExample(gold.id, gold.question, passage.text, *hit))
-    return examples
+            else:
+                empty.append(NewsExample(gold.id, gold.question, passage.text, 0, None))
+    wanted = min(len(empty), round(negatives * len(examples)))
+    return examples + random.Random(0).sample(empty, wanted)

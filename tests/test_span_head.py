@@ -53,6 +53,7 @@ def test_a_candidate_gets_the_start_logit_of_its_first_word_piece_and_the_end_lo
     first_name = logits.at(start, start + len("Ismail"))
     assert answer["span_start"] == first_name["span_start"]
     assert answer["span"] == pytest.approx(answer["span_start"] + answer["span_end"])
+    assert answer["span_vs_none"] == pytest.approx(answer["span"] - logits.none)  # against "no answer here"
     assert set(answer) == set(SPAN_FEATURES)
     # every word piece maps back inside its passage, in order
     assert passage.start <= logits.spans[0, 0] and logits.spans[-1, 1] <= passage.end

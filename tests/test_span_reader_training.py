@@ -111,6 +111,19 @@ def test_a_news_window_holds_the_whole_passage_and_points_at_its_answer(span_tra
     assert tokenizer.decode(inputs["input_ids"][0][int(starts[0]) : int(ends[0]) + 1]) == "geneva"
 
 
+def test_every_window_of_a_passage_without_an_answer_points_at_cls(span_training):
+    from transformers import AutoTokenizer
+
+    from rag.search.embedding import model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
+    passage = " ".join(["Officials met again on Tuesday."] * 80)  # past 320 word pieces: two windows
+    batch = [("Where was the deal signed?", passage, 0, None), ("Where did officials meet?", "In Geneva.", 3, "Geneva")]
+    inputs, starts, ends = span_training.training_windows(tokenizer, batch, span_training.MAX_PIECES)
+    assert starts.tolist()[:-1] == ends.tolist()[:-1] == [0] * (len(starts) - 1) and len(starts) >= 3
+    assert tokenizer.decode(inputs["input_ids"][-1][int(starts[-1]) : int(ends[-1]) + 1]) == "geneva"
+
+
 def test_the_ranker_is_not_fitted_on_span_features_of_a_head_that_saw_their_answers(tmp_path):
     """A head tuned on train-2024 (its card says so) makes eval/train_reader.py read train with its fold
     heads: missing or foreign ones are refused in one line naming the fix."""

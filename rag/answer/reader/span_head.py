@@ -34,7 +34,10 @@ CARD_FILE = GRAPH_FILE.with_name("span_reader.json")
 MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes about 200
 SPAN_READS = 4  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
 READS_VARIABLE = "RAG_SPAN_READS"  # fewer passages for a slow CPU (unset: as fitted)
-SPAN_FEATURES = ("span_start", "span_end", "span")
+# "span_vs_none" (the span against the passage's [CLS] score) means something for a head tuned with passages
+# that hold no answer (``train_span_reader.py --news-negatives``): tried, not shipped; the shipped ranker
+# does not read it (docs/answers.md).
+SPAN_FEATURES = ("span_start", "span_end", "span", "span_vs_none")
 # Two threads: reading 4 passages on one core takes longer than the reader's other features on the other,
 # so the head is what the answer waits for (bench p50 158 against 141-149 ms; docs/answers.md, Speed).
 THREADS = 2
@@ -45,21 +48,23 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class PassageLogits:
     """The head's view of one passage: per word piece of the passage, its character span in the document
-    and its start and end logits."""
+    and its start and end logits; and the score of "no answer in this passage" (start and end at [CLS])."""
 
     spans: np.ndarray  # (pieces, 2) document offsets
     starts: np.ndarray
     ends: np.ndarray
+    none: float
 
     def at(self, start: int, end: int) -> dict[str, float]:
         """The features of the text at document offsets [start, end): the start logit of its first word
-        piece, the end logit of its last, their sum; missing when the passage was cut before it."""
+        piece, the end logit of its last, their sum, and the sum against the passage's no-answer score;
+        missing when the passage was cut before it."""
         first = np.flatnonzero(self.spans[:, 1] > start)
         last = np.flatnonzero(self.spans[:, 0] < end)
         if not len(first) or not len(last) or first[0] > last[-1]:
             return dict(UNREAD)
         s, e = float(self.starts[first[0]]), float(self.ends[last[-1]])
-        return {"span_start": s, "span_end": e, "span": s + e}
+        return {"span_start": s, "span_end": e, "span": s + e, "span_vs_none": s + e - self.none}
 
 
 class SpanHead:
@@ -93,7 +98,8 @@ class SpanHead:
         for row, (encoding, passage) in enumerate(zip(encodings, passages)):
             pieces = np.array([i for i, s in enumerate(encoding.sequence_ids) if s == 1], dtype=np.int64)
             spans = np.array([encoding.offsets[i] for i in pieces], dtype=np.int64).reshape(-1, 2) + passage.start
-            read.append(PassageLogits(spans, starts[row, pieces], ends[row, pieces]))
+            none = float(starts[row, 0] + ends[row, 0])  # piece 0 is [CLS]
+            read.append(PassageLogits(spans, starts[row, pieces], ends[row, pieces], none))
         return read
 
     def start_reading(self, question: str, passages: list[Passage], reads: int) -> Future[SpanReading]:
