@@ -51,7 +51,7 @@ from eval.span_news import fold_of, set_retriever  # noqa: E402
 from rag.answer.pipeline import retrieve  # noqa: E402
 from rag.answer.reader.answerer import ReaderAnswerer  # noqa: E402
 from rag.answer.reader.model import CARD_FILE, MODEL_FILE, file_sha256  # noqa: E402
-from rag.answer.reader.span_head import SPAN_FEATURES, SPAN_READS, UNREAD, SpanHead, load_span_head  # noqa: E402
+from rag.answer.reader.span_head import NO_ANSWER_FEATURE, SPAN_FEATURES, SPAN_READS, UNREAD, SpanHead, load_span_head  # noqa: E402
 from rag.evaluate.gold import WEEK_SLACK_DAYS, dated, load_gold  # noqa: E402
 from rag.evaluate.metrics import answer_in_text, exact_match, token_f1  # noqa: E402
 from rag.search.embedding import default_embedder  # noqa: E402
@@ -151,6 +151,16 @@ def _without_the_answer(gold, retriever, index, k: int) -> list:
 
 def shipped_head() -> SpanHead:
     return load_span_head(default_embedder().path / "tokenizer.json")
+
+
+def ranker_columns(rows: list[dict]) -> list[str]:
+    """The features the ranker is fitted on: every one the rows' candidates carry, less the span against
+    "no answer" unless the shipped span head was tuned on passages without one (for any other head its
+    [CLS] score means nothing)."""
+    names = {name for row in rows for *_, features in row["candidates"] for name in features}
+    if not shipped_head().card.get("news", {}).get("windows_without_answer"):
+        names.discard(NO_ANSWER_FEATURE)
+    return sorted(names)
 
 
 def fold_heads(folder: Path, card: dict | None = None) -> dict[int, SpanHead] | None:
@@ -253,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for row in train + dev + unanswerable_reads:
         row["candidates"] = span_read(row[args.sentence_vectors], args.span_reads)
-    columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
+    columns = ranker_columns(train)
     ranker = fit_ranker(train, columns, seed=SEED)
     oof = out_of_fold(train, columns, seed=SEED)
     # Unanswerable reads are not in the ranker's data, so the full ranker's picks on them are honest.
@@ -312,13 +322,13 @@ def ablation(train: list[dict], dev: list[dict], span_reads: int, k: int, vector
     for reads in sorted({0, 1, 2, 3, span_reads, k}):
         for row in train + dev:
             row["candidates"] = span_read(row["static"], reads)
-        columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
+        columns = ranker_columns(train)
         scores = short_answer_scores(dev, pick(fit_ranker(train, columns, seed=SEED), columns, dev))
         print(f"  span head reading {reads:2d} passages: F1 {scores['token_f1']:.3f} EM {scores['exact_match']:.3f}")
     for mode in SENTENCE_VECTORS:
         for row in train + dev:
             row["candidates"] = span_read(row[mode], span_reads)
-        columns = sorted({name for r in train for *_, f in r["candidates"] for name in f})
+        columns = ranker_columns(train)
         groups = FEATURE_GROUPS if mode == vectors else {"(none)": ()}
         for group, names in groups.items():
             kept = [c for c in columns if not any(c == n or c.startswith(n + "_") for n in names)]

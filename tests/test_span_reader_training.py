@@ -139,6 +139,13 @@ def test_the_ranker_is_not_fitted_on_span_features_of_a_head_that_saw_their_answ
     assert train_reader.fold_heads(tmp_path, {"graph": "span_reader.int8.onnx"}) is None  # a SQuAD-only head
 
 
+def test_the_ranker_reads_the_span_against_no_answer_only_from_a_head_tuned_on_passages_without_one():
+    train_reader = load_eval_script("train_reader")
+    rows = [{"candidates": [("Geneva", "geneva", "GPE", {"span": 3.0, "span_vs_none": 1.5, "in_q": 0.0})]}]
+    assert not train_reader.shipped_head().card["news"].get("windows_without_answer")  # the shipped head
+    assert train_reader.ranker_columns(rows) == ["in_q", "span"]
+
+
 def test_a_near_miss_read_keeps_no_article_that_holds_the_answer(retriever, seed_index):
     from types import SimpleNamespace
 

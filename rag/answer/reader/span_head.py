@@ -34,10 +34,11 @@ CARD_FILE = GRAPH_FILE.with_name("span_reader.json")
 MAX_PIECES = 320  # question and passage, word pieces; a 160-token chunk takes about 200
 SPAN_READS = 4  # passages read, best first, when fitting (chosen on dev-2023 against time: docs/answers.md)
 READS_VARIABLE = "RAG_SPAN_READS"  # fewer passages for a slow CPU (unset: as fitted)
-# "span_vs_none" (the span against the passage's [CLS] score) means something for a head tuned with passages
-# that hold no answer (``train_span_reader.py --news-negatives``): tried, not shipped; the shipped ranker
-# does not read it (docs/answers.md).
-SPAN_FEATURES = ("span_start", "span_end", "span", "span_vs_none")
+# The span against the passage's [CLS] score means something only for a head tuned with passages that hold
+# no answer (``train_span_reader.py --news-negatives``: tried, not shipped; docs/answers.md), so
+# eval/train_reader.py fits on it only for such a head; the shipped ranker does not read it.
+NO_ANSWER_FEATURE = "span_vs_none"
+SPAN_FEATURES = ("span_start", "span_end", "span", NO_ANSWER_FEATURE)
 # Two threads: reading 4 passages on one core takes longer than the reader's other features on the other,
 # so the head is what the answer waits for (bench p50 158 against 141-149 ms; docs/answers.md, Speed).
 THREADS = 2
@@ -64,7 +65,7 @@ class PassageLogits:
         if not len(first) or not len(last) or first[0] > last[-1]:
             return dict(UNREAD)
         s, e = float(self.starts[first[0]]), float(self.ends[last[-1]])
-        return {"span_start": s, "span_end": e, "span": s + e, "span_vs_none": s + e - self.none}
+        return {"span_start": s, "span_end": e, "span": s + e, NO_ANSWER_FEATURE: s + e - self.none}
 
 
 class SpanHead:
